@@ -1,0 +1,231 @@
+"""Projects, items, enrolments, assignments and annotations.
+
+Rules live in ``services.py``; models hold data, constraints and small derived facts.
+"""
+
+import random
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from core.models import TimeStampedModel
+from provenance.models import ConsentRecord, Source
+
+
+class Modality(models.TextChoices):
+    IMAGE = "image", "Images"
+    TEXT = "text", "Texts"
+
+
+class ProjectStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class CompensationUnit(models.TextChoices):
+    PER_ITEM = "per_item", "per item"
+    PER_HOUR = "per_hour", "per hour"
+
+
+class AssignmentStrategy(models.TextChoices):
+    LEAST_LABELED = "least_labeled", "Least-labeled first"
+
+
+class Project(TimeStampedModel):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(help_text="Markdown, shown to annotators as written.")
+    modality = models.CharField(max_length=8, choices=Modality.choices)
+    label_schema = models.JSONField(help_text="See annotation.schemas.LabelSchema.")
+    annotations_per_item = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    status = models.CharField(
+        max_length=8, choices=ProjectStatus.choices, default=ProjectStatus.DRAFT, db_index=True
+    )
+    compensation_amount = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
+    compensation_currency = models.CharField(max_length=3, default="EUR")
+    compensation_unit = models.CharField(
+        max_length=8, choices=CompensationUnit.choices, default=CompensationUnit.PER_ITEM
+    )
+    risk_disclosure = models.TextField(help_text="Risks of taking part, shown before consent.")
+    data_use_statement = models.TextField(help_text="How annotators' data will be used.")
+    survey = models.JSONField(default=list, blank=True, help_text="See annotation.surveys.")
+    assignment_strategy = models.CharField(
+        max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.LEAST_LABELED
+    )
+    assignment_ttl_seconds = models.PositiveIntegerField(
+        default=1800, validators=[MinValueValidator(30)]
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+def item_upload_path(item: "Item", filename: str) -> str:
+    # Content-addressed names: nothing of the uploader's file name reaches the disk.
+    return f"items/{item.project_id}/{item.sha256[:2]}/{item.sha256}.{filename.rsplit('.', 1)[-1]}"
+
+
+def new_shuffle_key() -> float:
+    return random.random()  # noqa: S311 - spreads annotators over items, not security
+
+
+class Item(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Modality.choices)
+    text = models.TextField(blank=True)
+    image = models.FileField(upload_to=item_upload_path, blank=True, max_length=300)
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
+    removed_metadata = models.JSONField(
+        default=list, blank=True, help_text="Metadata found in the upload and stripped."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    phash = models.CharField(max_length=32, blank=True, db_index=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT)
+    creator = models.CharField(max_length=200, blank=True)
+    license = models.CharField(max_length=500, blank=True, help_text="SPDX license expression.")
+    attribution = models.TextField(blank=True)
+    import_batch = models.ForeignKey(
+        "ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+    # Slots taken: open assignments plus submitted, non-withdrawn labels. Never above k;
+    # only changed by conditional UPDATEs in services.
+    slots_taken = models.PositiveIntegerField(default=0)
+    shuffle_key = models.FloatField(default=new_shuffle_key)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="item_external_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "slots_taken", "shuffle_key"], name="item_assignment_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.external_id}"
+
+
+class ImportBatch(TimeStampedModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    original_name = models.CharField(max_length=255)
+    upload = models.FileField(upload_to="imports/", blank=True, max_length=300)
+    server_path = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    item_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class Enrolment(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="enrolments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enrolments"
+    )
+    consent = models.OneToOneField(ConsentRecord, on_delete=models.PROTECT, related_name="+")
+    survey_answers = models.JSONField(default=dict, blank=True)
+    survey_answered_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "annotator"], name="enrolment_unique"),
+        ]
+
+    @property
+    def is_active(self) -> bool:
+        return self.withdrawn_at is None
+
+
+class Assignment(TimeStampedModel):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "status", "expires_at"], name="assignment_expiry_idx"),
+            models.Index(fields=["annotator", "project", "status"], name="assignment_annotator_idx"),
+        ]
+
+
+class Annotation(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    value = models.JSONField()
+    confidence = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    rationale = models.TextField(blank=True, max_length=5000)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    withdrawn = models.BooleanField(default=False)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="annotation_unique"),
+        ]
+        indexes = [models.Index(fields=["project", "withdrawn"], name="annotation_project_idx")]
+
+
+class AnnotationEdit(models.Model):
+    """The previous state of an annotation, kept each time its author edits it."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="edits")
+    previous_value = models.JSONField()
+    previous_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    previous_rationale = models.TextField(blank=True)
+    edited_at = models.DateTimeField(auto_now_add=True)
+
+
+__all__ = [
+    "Annotation",
+    "AnnotationEdit",
+    "Assignment",
+    "AssignmentStrategy",
+    "CompensationUnit",
+    "Enrolment",
+    "ImportBatch",
+    "Item",
+    "Modality",
+    "Project",
+    "ProjectStatus",
+]

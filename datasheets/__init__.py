@@ -1,0 +1,1 @@
+"""Dataset documentation and audit reports (later issues). Wired, empty for now."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DatasheetsConfig(AppConfig):
+    name = "datasheets"
+    verbose_name = "Datasheets"

@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from provenance.models import AuditEvent, ConsentRecord, Source
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin[Source]):
+    list_display = ("name", "url", "creator")
+    search_fields = ("name",)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin[ConsentRecord]):
+    list_display = ("id", "subject_kind", "scope", "text_version", "given_at", "withdrawn_at")
+    list_filter = ("subject_kind",)
+    readonly_fields = [f.name for f in ConsentRecord._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ConsentRecord | None = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+    """Read-only: the audit log is append-only, even for staff."""
+
+    list_display = ("seq", "created_at", "actor_pseudonym", "action", "object_type", "object_id")
+    list_filter = ("action", "object_type")
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False

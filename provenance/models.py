@@ -1,0 +1,86 @@
+"""Where data came from, who consented to what, and who did what (tamper-evident)."""
+
+from django.conf import settings
+from django.db import models
+
+from core.models import TimeStampedModel
+
+
+class Source(TimeStampedModel):
+    """Where items come from: a collection, a site, a camera roll, a generator."""
+
+    name = models.CharField(max_length=200, unique=True)
+    url = models.URLField(blank=True)
+    creator = models.CharField(max_length=200, blank=True, help_text="Publisher or creator.")
+    collection_method = models.CharField(max_length=200, blank=True)
+    collected_on = models.DateField(null=True, blank=True)
+    terms = models.TextField(blank=True, help_text="Terms of use of the source.")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsentRecord(models.Model):
+    """A consent given by a person, with the exact text they saw.
+
+    Used for annotators enrolling in a project and for people depicted in items.
+    """
+
+    class SubjectKind(models.TextChoices):
+        ANNOTATOR = "annotator", "Annotator"
+        DATA_SUBJECT = "data_subject", "Person depicted in an item"
+
+    subject_kind = models.CharField(max_length=16, choices=SubjectKind.choices)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scope = models.CharField(max_length=200, help_text='What it covers, e.g. "project:12".')
+    text = models.TextField(help_text="The exact text shown when consent was given.")
+    text_version = models.CharField(max_length=64, help_text="sha256 of the text shown.")
+    purposes = models.JSONField(default=list)
+    method = models.CharField(max_length=64, help_text="How consent was given.")
+    lawful_basis = models.CharField(max_length=64, default="consent")
+    given_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "subject_kind"])]
+
+    def __str__(self) -> str:
+        return f"consent {self.pk} ({self.scope})"
+
+
+class AuditChainHead(models.Model):
+    """The single row every audit append locks: it serialises the chain and records its end.
+
+    Keeping the last sequence number and hash here makes deleting the newest events
+    detectable, which a chain alone cannot show.
+    """
+
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="")
+
+
+class AuditEvent(models.Model):
+    """An append-only governance event; ``hash`` covers the fields and the previous hash."""
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_pseudonym = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"

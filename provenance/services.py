@@ -1,0 +1,198 @@
+"""Writes for provenance: audit events, sources, consent records."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from core.models import User
+from provenance.models import AuditChainHead, AuditEvent, ConsentRecord, Source
+
+GENESIS_HASH = "0" * 64
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def audit_event_hash(
+    *,
+    seq: int,
+    created_at: datetime,
+    actor_id: int | None,
+    actor_pseudonym: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    body = _canonical(
+        {
+            "seq": seq,
+            "created_at": created_at.astimezone(UTC).isoformat(),
+            "actor_id": actor_id,
+            "actor_pseudonym": actor_pseudonym,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "payload": payload,
+        }
+    )
+    return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. Joins the caller's transaction, if any."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+    # Round-trip through JSON so the hashed payload is exactly what the database returns.
+    clean_payload: dict[str, Any] = json.loads(_canonical(payload or {}))
+    with transaction.atomic():
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        seq = head.last_seq + 1
+        prev_hash = head.last_hash or GENESIS_HASH
+        created_at = timezone.now()
+        actor_id = actor.pk if actor is not None else None
+        pseudonym = actor.pseudonym if actor is not None else ""
+        digest = audit_event_hash(
+            seq=seq,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_pseudonym=pseudonym,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            payload=clean_payload,
+            prev_hash=prev_hash,
+        )
+        event = AuditEvent.objects.create(
+            seq=seq,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_pseudonym=pseudonym,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            payload=clean_payload,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+        head.last_seq = seq
+        head.last_hash = digest
+        head.save(update_fields=["last_seq", "last_hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events_checked: int
+    first_broken_seq: int | None = None
+    reason: str = ""
+
+
+def audit_chain_verify(*, batch_size: int = 2000) -> ChainReport:
+    """Walk the chain in order and report the first broken link, if any."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    queryset = AuditEvent.objects.order_by("seq").values_list(
+        "seq",
+        "created_at",
+        "actor_id",
+        "actor_pseudonym",
+        "action",
+        "object_type",
+        "object_id",
+        "payload",
+        "prev_hash",
+        "hash",
+    )
+    for row in queryset.iterator(chunk_size=batch_size):
+        seq, created_at, actor_id, pseudonym, action, otype, oid, payload, prev_hash, digest = row
+        if seq != expected_seq:
+            return ChainReport(False, checked, expected_seq, f"event #{expected_seq} is missing")
+        if prev_hash != expected_prev:
+            return ChainReport(False, checked, seq, "previous-hash link does not match")
+        recomputed = audit_event_hash(
+            seq=seq,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_pseudonym=pseudonym,
+            action=action,
+            object_type=otype,
+            object_id=oid,
+            payload=payload,
+            prev_hash=prev_hash,
+        )
+        if recomputed != digest:
+            return ChainReport(False, checked, seq, "event content does not match its hash")
+        expected_prev = digest
+        expected_seq += 1
+        last_seq = seq
+        checked += 1
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and (head.last_seq != last_seq or (checked and head.last_hash != expected_prev)):
+        return ChainReport(False, checked, last_seq + 1, "events after the last one are missing")
+    return ChainReport(True, checked)
+
+
+def source_get_or_create(*, name: str, url: str = "", creator: str = "") -> Source:
+    source, created = Source.objects.get_or_create(name=name, defaults={"url": url, "creator": creator})
+    if created:
+        source.full_clean()
+    return source
+
+
+def consent_text_version(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def consent_record_create(
+    *,
+    subject: User | None,
+    subject_kind: str,
+    scope: str,
+    text: str,
+    purposes: list[str],
+    method: str,
+    lawful_basis: str = "consent",
+    expires_at: datetime | None = None,
+) -> ConsentRecord:
+    record = ConsentRecord(
+        subject=subject,
+        subject_kind=subject_kind,
+        scope=scope,
+        text=text,
+        text_version=consent_text_version(text),
+        purposes=purposes,
+        method=method,
+        lawful_basis=lawful_basis,
+        given_at=timezone.now(),
+        expires_at=expires_at,
+    )
+    record.full_clean()
+    record.save()
+    return record
+
+
+def consent_record_withdraw(*, record: ConsentRecord) -> ConsentRecord:
+    if record.withdrawn_at is None:
+        record.withdrawn_at = timezone.now()
+        record.save(update_fields=["withdrawn_at"])
+    return record
