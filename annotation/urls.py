@@ -1,3 +1,45 @@
-from django.urls import URLPattern, URLResolver
+"""Page routes. Names are global (no namespace) so ``LOGIN_REDIRECT_URL = "home"`` resolves."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from annotation import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    # Annotators
+    path("annotate/", views.annotator_home, name="annotator-home"),
+    path("annotate/<int:project_id>/consent/", views.consent, name="annotate-consent"),
+    path("annotate/<int:project_id>/survey/", views.survey, name="annotate-survey"),
+    path("annotate/<int:project_id>/label/", views.label, name="annotate-label"),
+    path("annotate/<int:project_id>/skip/", views.skip, name="annotate-skip"),
+    path("annotate/<int:project_id>/withdraw/", views.withdraw, name="annotate-withdraw"),
+    path("annotate/<int:project_id>/labels/", views.my_labels, name="annotate-my-labels"),
+    path("annotate/labels/<int:annotation_id>/edit/", views.label_edit, name="annotate-label-edit"),
+    # Researchers (and staff)
+    path("research/", views.research_projects, name="research-projects"),
+    path("research/projects/new/", views.project_new, name="research-project-new"),
+    path("research/projects/<int:project_id>/", views.project_detail, name="research-project"),
+    path(
+        "research/projects/<int:project_id>/edit/",
+        views.project_edit,
+        name="research-project-edit",
+    ),
+    path(
+        "research/projects/<int:project_id>/status/",
+        views.project_status,
+        name="research-project-status",
+    ),
+    path(
+        "research/projects/<int:project_id>/import/",
+        views.project_import,
+        name="research-project-import",
+    ),
+    path(
+        "research/projects/<int:project_id>/import/<int:batch_id>/",
+        views.import_batch_detail,
+        name="research-import-batch",
+    ),
+    # Auditors (and staff): read-only
+    path("audit/", views.audit_log, name="audit-log"),
+    path("audit/projects/", views.auditor_projects, name="auditor-projects"),
+]

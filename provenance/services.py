@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
@@ -16,7 +18,30 @@ GENESIS_HASH = "0" * 64
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=str,
+    )
+
+
+def _numbers_as_stored(value: Any) -> Any:
+    """Spell numbers the way every database gives them back.
+
+    PostgreSQL's jsonb keeps numbers as exact decimals and prints integral ones without an
+    exponent or fraction (``1e16`` comes back as ``10000000000000000``), so an integral
+    float is hashed as the integer its decimal spelling denotes.
+    """
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(Decimal(repr(value)))
+    if isinstance(value, dict):
+        return {key: _numbers_as_stored(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_stored(inner) for inner in value]
+    return value
 
 
 def audit_event_hash(
@@ -40,7 +65,7 @@ def audit_event_hash(
             "action": action,
             "object_type": object_type,
             "object_id": object_id,
-            "payload": payload,
+            "payload": _numbers_as_stored(payload),
         }
     )
     return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
@@ -60,7 +85,7 @@ def audit_record(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
     # Round-trip through JSON so the hashed payload is exactly what the database returns.
-    clean_payload: dict[str, Any] = json.loads(_canonical(payload or {}))
+    clean_payload: dict[str, Any] = _numbers_as_stored(json.loads(_canonical(payload or {})))
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         seq = head.last_seq + 1
@@ -147,13 +172,17 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainReport:
         last_seq = seq
         checked += 1
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.last_seq != last_seq or (checked and head.last_hash != expected_prev)):
+    if head is not None and (
+        head.last_seq != last_seq or (checked and head.last_hash != expected_prev)
+    ):
         return ChainReport(False, checked, last_seq + 1, "events after the last one are missing")
     return ChainReport(True, checked)
 
 
 def source_get_or_create(*, name: str, url: str = "", creator: str = "") -> Source:
-    source, created = Source.objects.get_or_create(name=name, defaults={"url": url, "creator": creator})
+    source, created = Source.objects.get_or_create(
+        name=name, defaults={"url": url, "creator": creator}
+    )
     if created:
         source.full_clean()
     return source

@@ -67,6 +67,7 @@ PG_LOG="$WORK_DIR/postgres.log"
 REDIS_LOG="$WORK_DIR/redis.log"
 REDIS_PID=""
 PG_STARTED=0
+COMMAND_RAN=0
 
 # initdb and postgres refuse to run as root: run them as an unprivileged user then.
 if [[ $EUID -eq 0 ]]; then
@@ -87,9 +88,13 @@ cleanup() {
     if [[ $PG_STARTED -eq 1 ]]; then
         (cd "$WORK_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null)
     fi
-    if [[ $status -ne 0 && -s "$PG_LOG" ]]; then
-        log "last lines of the PostgreSQL log:"
-        tail -n 20 "$PG_LOG" >&2
+    if [[ $status -ne 0 && $COMMAND_RAN -eq 0 ]]; then
+        for service_log in "$PG_LOG" "$REDIS_LOG"; do
+            if [[ -s "$service_log" ]]; then
+                log "last lines of $(basename "$service_log"):"
+                tail -n 20 "$service_log" >&2
+            fi
+        done
     fi
     rm -rf "$WORK_DIR"
     log "stopped PostgreSQL and Redis, removed $WORK_DIR"
@@ -146,6 +151,7 @@ log "DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL"
 
 # Not exec: the EXIT trap must outlive the command to tear the services down.
 set +e
+COMMAND_RAN=1
 "$@"
 status=$?
 set -e

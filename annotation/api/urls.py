@@ -1,3 +1,86 @@
-from django.urls import URLPattern, URLResolver
+"""REST API routes under /api/v1/ (names prefixed ``api-``; pages own the plain names)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from annotation.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
+    # Projects
+    path("projects/", views.ProjectListCreateApi.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", views.ProjectDetailApi.as_view(), name="api-project"),
+    path(
+        "projects/<int:project_id>/transition/",
+        views.ProjectTransitionApi.as_view(),
+        name="api-project-transition",
+    ),
+    path(
+        "projects/<int:project_id>/progress/",
+        views.ProjectProgressApi.as_view(),
+        name="api-project-progress",
+    ),
+    path(
+        "projects/<int:project_id>/consent/",
+        views.ProjectConsentApi.as_view(),
+        name="api-project-consent",
+    ),
+    # Items and imports
+    path(
+        "projects/<int:project_id>/items/",
+        views.ProjectItemListApi.as_view(),
+        name="api-project-items",
+    ),
+    path("items/<int:item_id>/", views.ItemDetailApi.as_view(), name="api-item"),
+    path("items/<int:item_id>/image/", views.ItemImageApi.as_view(), name="api-item-image"),
+    path(
+        "projects/<int:project_id>/imports/",
+        views.ProjectImportListCreateApi.as_view(),
+        name="api-project-imports",
+    ),
+    path(
+        "projects/<int:project_id>/imports/<int:batch_id>/",
+        views.ProjectImportDetailApi.as_view(),
+        name="api-project-import",
+    ),
+    # Annotators: enrolment, assignments
+    path(
+        "projects/<int:project_id>/enrolment/", views.EnrolmentApi.as_view(), name="api-enrolment"
+    ),
+    path(
+        "projects/<int:project_id>/enrolment/survey/",
+        views.EnrolmentSurveyApi.as_view(),
+        name="api-enrolment-survey",
+    ),
+    path(
+        "projects/<int:project_id>/enrolment/withdraw/",
+        views.EnrolmentWithdrawApi.as_view(),
+        name="api-enrolment-withdraw",
+    ),
+    path(
+        "projects/<int:project_id>/next/",
+        views.AssignmentNextApi.as_view(),
+        name="api-assignment-next",
+    ),
+    path(
+        "projects/<int:project_id>/assignments/",
+        views.AssignmentListApi.as_view(),
+        name="api-assignments",
+    ),
+    path(
+        "assignments/<int:assignment_id>/skip/",
+        views.AssignmentSkipApi.as_view(),
+        name="api-assignment-skip",
+    ),
+    # Annotations
+    path("annotations/", views.AnnotationCreateApi.as_view(), name="api-annotations"),
+    path(
+        "annotations/<int:annotation_id>/",
+        views.AnnotationDetailApi.as_view(),
+        name="api-annotation",
+    ),
+    path(
+        "projects/<int:project_id>/annotations/",
+        views.ProjectAnnotationListApi.as_view(),
+        name="api-project-annotations",
+    ),
+]

@@ -1,0 +1,36 @@
+# Chorus application image: gunicorn web and Celery workers share it (docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    DJANGO_SETTINGS_MODULE=config.settings \
+    PYTHONPATH=/app \
+    MEDIA_ROOT=/data/media
+
+WORKDIR /app
+
+# Dependencies first, read from pyproject.toml alone, so a code change reuses this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The code runs from /app (PYTHONPATH), one copy, so web, workers and manage.py agree on
+# BASE_DIR; installing it into site-packages as well would give Celery a second copy.
+COPY . .
+
+# Collected with the production storage (DEBUG=0: hashed names and a manifest), which
+# needs a secret key to import settings; this one exists only in this build step.
+RUN DEBUG=0 SECRET_KEY=build-step-only-collectstatic-key-never-used-at-runtime \
+    python manage.py collectstatic --noinput
+
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chorus \
+    && mkdir -p /data/media \
+    && chown chorus /data/media
+USER chorus
+
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

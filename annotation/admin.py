@@ -1,0 +1,136 @@
+"""Django admin for staff. Identities of annotators appear as pseudonyms; hashes and the
+audit trail are read-only, and role changes go through the audited service."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from annotation.models import Annotation, Assignment, Enrolment, ImportBatch, Item, Project
+from annotation.services import user_role_set
+from core.models import User
+from provenance.services import audit_record
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin[Project]):
+    list_display = ("title", "modality", "status", "annotations_per_item", "owner_pseudonym")
+    list_filter = ("status", "modality")
+    search_fields = ("title",)
+    list_select_related = ("owner",)
+    # Status changes are governance actions: they go through the audited service (pages/API).
+    readonly_fields = ("status", "created_at", "updated_at")
+
+    @admin.display(description="owner", ordering="owner__pseudonym")
+    def owner_pseudonym(self, obj: Project) -> str:
+        return obj.owner.pseudonym
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin[Item]):
+    list_display = ("external_id", "project", "kind", "license", "slots_taken")
+    list_filter = ("kind",)
+    search_fields = ("external_id", "sha256")
+    list_select_related = ("project",)
+    readonly_fields = (
+        "sha256",
+        "phash",
+        "image",
+        "image_width",
+        "image_height",
+        "removed_metadata",
+        "slots_taken",
+        "import_batch",
+        "created_at",
+    )
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin[ImportBatch]):
+    list_display = ("id", "project", "original_name", "status", "item_count", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("project",)
+    readonly_fields = [f.name for f in ImportBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin[Enrolment]):
+    list_display = ("id", "project", "annotator_pseudonym", "created_at", "withdrawn_at")
+    list_filter = ("withdrawn_at",)
+    list_select_related = ("project", "annotator")
+    # Consent and withdrawal are recorded by the services only.
+    readonly_fields = [f.name for f in Enrolment._meta.fields]
+
+    @admin.display(description="annotator", ordering="annotator__pseudonym")
+    def annotator_pseudonym(self, obj: Enrolment) -> str:
+        return obj.annotator.pseudonym
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin[Assignment]):
+    list_display = ("id", "project", "item", "annotator_pseudonym", "status", "expires_at")
+    list_filter = ("status",)
+    list_select_related = ("project", "item", "annotator")
+    readonly_fields = [f.name for f in Assignment._meta.fields]
+
+    @admin.display(description="annotator", ordering="annotator__pseudonym")
+    def annotator_pseudonym(self, obj: Assignment) -> str:
+        return obj.annotator.pseudonym
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin[Annotation]):
+    list_display = ("id", "project", "item", "annotator_pseudonym", "value", "withdrawn")
+    list_filter = ("withdrawn",)
+    list_select_related = ("project", "item", "annotator")
+    # Labels belong to their authors: staff read them, only the author edits (audited).
+    readonly_fields = [f.name for f in Annotation._meta.fields]
+
+    @admin.display(description="annotator", ordering="annotator__pseudonym")
+    def annotator_pseudonym(self, obj: Annotation) -> str:
+        return obj.annotator.pseudonym
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(User)
+class ChorusUserAdmin(UserAdmin[User]):
+    list_display = ("username", "pseudonym", "role", "is_staff", "is_active")
+    list_filter = ("role", "is_staff", "is_active")
+    search_fields = ("username", "pseudonym", "email")
+    readonly_fields = ("pseudonym", "last_login", "date_joined")
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        ("Chorus", {"fields": ("role", "pseudonym")}),
+    )
+    add_fieldsets = (
+        *(UserAdmin.add_fieldsets or ()),
+        ("Chorus", {"fields": ("role",)}),
+    )
+
+    def save_model(
+        self, request: HttpRequest, obj: User, form: ModelForm[Any], change: bool
+    ) -> None:
+        """Save the user; a role change goes through ``user_role_set`` so it is audited."""
+        actor = request.user if isinstance(request.user, User) else None
+        if not change:
+            super().save_model(request, obj, form, change)
+            audit_record(actor=actor, action="user.create", obj=obj, payload={"role": obj.role})
+            return
+        new_role = obj.role
+        if "role" in form.changed_data:
+            obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk)
+        super().save_model(request, obj, form, change)
+        user_role_set(user=obj, role=new_role, actor=actor)

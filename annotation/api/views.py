@@ -1,0 +1,781 @@
+"""REST endpoints for the annotation campaign: one view per URL, one method per operation.
+
+Views are thin: they validate input with their nested serializers, then call services
+(writes) and selectors (reads). Who may call is decided by permission classes; which rows
+the caller may see is decided by selectors (anything out of scope answers 404, so ids of
+other people's objects are not even confirmed to exist).
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import ingest, selectors, services
+from annotation.api.serializers import (
+    AnnotationSerializer,
+    AssignmentSerializer,
+    EnrolmentSerializer,
+    ImportBatchSerializer,
+    ItemSerializer,
+    NextAssignmentSerializer,
+    ObjectIdField,
+    ProjectAnnotationSerializer,
+    ProjectItemSerializer,
+    ProjectSerializer,
+    SafeJSONField,
+)
+from annotation.models import CompensationUnit, Enrolment, Modality, Project, ProjectStatus
+from annotation.schemas import PRESETS
+from core.api.exceptions import error_responses
+from core.api.pagination import Pagination
+from core.api.permissions import (
+    DenyAuditorWrites,
+    IsAnnotator,
+    IsResearcherOrStaff,
+    request_user,
+)
+from core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from core.models import User
+from core.services import login_failure_record, login_success_record, login_throttle_check
+from core.views import throttle_keys
+from provenance.services import consent_text_version
+
+READ_ERRORS = (401, 403, 404)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
+ITEM_ORDERINGS = [
+    ordering for field in selectors.ITEM_ORDERING_FIELDS for ordering in (field, f"-{field}")
+]
+# Served images were re-encoded on ingest into one of these formats; nothing else is served.
+IMAGE_CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+
+
+class BaseApi(APIView):
+    """Signed-in callers only; auditors may read but never write."""
+
+    permission_classes: list[type[BasePermission]] = [IsAuthenticated, DenyAuditorWrites]
+    parser_classes = [JSONParser]
+
+
+def paginated_response(
+    view: APIView, request: Request, queryset: QuerySet[Any], serializer: type[Any]
+) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+def _enrolment_data(enrolment: Enrolment) -> Any:
+    progress = selectors.annotator_progress(
+        project=enrolment.project, annotator=enrolment.annotator
+    )
+    return EnrolmentSerializer({"enrolment": enrolment, "progress": progress}).data
+
+
+def _own_enrolment(project: Project, user: User) -> Enrolment:
+    enrolment = selectors.enrolment_get(project=project, annotator=user)
+    if enrolment is None:
+        raise NotFound("You are not enrolled in this project.", code="not_enrolled")
+    return enrolment
+
+
+# ---------------------------------------------------------------- auth
+
+
+class TokenObtainApi(APIView):
+    """Exchange a username and password for an API token (throttled like the sign-in page)."""
+
+    # No credentials are read here: a stale token must not block getting a fresh one.
+    authentication_classes: list[type[BaseAuthentication]] = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="TokenObtainRequest")
+    class InputSerializer(serializers.Serializer[Any]):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+    @extend_schema_serializer(component_name="Token")
+    class OutputSerializer(serializers.Serializer[Any]):
+        token = serializers.CharField()
+        role = serializers.CharField()
+        pseudonym = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        auth=[],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 413, 415, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        keys = throttle_keys(request._request, username)
+        login_throttle_check(keys=keys)
+        user = authenticate(
+            request._request, username=username, password=serializer.validated_data["password"]
+        )
+        if not isinstance(user, User):
+            login_failure_record(keys=keys)
+            raise ValidationFailed("Wrong username or password.", code="invalid_credentials")
+        login_success_record(keys=keys[:1])
+        # DRF's own token store; its ObtainAuthToken view does exactly this.
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(
+            self.OutputSerializer(
+                {"token": token.key, "role": user.role, "pseudonym": user.pseudonym}
+            ).data
+        )
+
+
+# ---------------------------------------------------------------- projects
+
+
+class ProjectFieldsSerializer(serializers.Serializer[Any]):
+    """The editable project fields; every one optional (the service checks completeness)."""
+
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(allow_blank=True, required=False)
+    instructions = serializers.CharField(required=False)
+    modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+    label_schema = SafeJSONField(required=False, help_text="See annotation.schemas.LabelSchema.")
+    annotations_per_item = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    compensation_amount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False
+    )
+    compensation_currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
+    compensation_unit = serializers.ChoiceField(choices=CompensationUnit.choices, required=False)
+    risk_disclosure = serializers.CharField(required=False)
+    data_use_statement = serializers.CharField(required=False)
+    survey = SafeJSONField(required=False, help_text="See annotation.surveys.")
+    assignment_ttl_seconds = serializers.IntegerField(
+        min_value=30, max_value=7 * 24 * 3600, required=False
+    )
+
+
+class ProjectListCreateApi(BaseApi):
+    """Projects the caller may see (researchers: their own; annotators: open or joined;
+    auditors and staff: all); researchers create drafts."""
+
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="ProjectCreateRequest")
+    class CreateInputSerializer(ProjectFieldsSerializer):
+        preset = serializers.ChoiceField(
+            choices=sorted(PRESETS),
+            required=False,
+            help_text="Fills modality, label schema and instructions.",
+        )
+        title = serializers.CharField(max_length=200)
+        risk_disclosure = serializers.CharField()
+        data_use_statement = serializers.CharField()
+
+    def get_permissions(self) -> list[BasePermission]:
+        permission_classes = list(self.permission_classes)
+        if self.request.method == "POST":
+            permission_classes.append(IsResearcherOrStaff)
+        return [permission() for permission in permission_classes]
+
+    @extend_schema(
+        operation_id="projects_list",
+        responses={200: ProjectSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        projects = selectors.project_list_for(user=request_user(request))
+        return paginated_response(self, request, projects, ProjectSerializer)
+
+    @extend_schema(
+        operation_id="projects_create",
+        request=CreateInputSerializer,
+        responses={201: ProjectSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        preset = fields.pop("preset", None)
+        project = services.project_create(owner=request_user(request), preset=preset, **fields)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(BaseApi):
+    """One project; only its owner (or staff) may change it."""
+
+    @extend_schema_serializer(component_name="ProjectUpdateRequest")
+    class UpdateInputSerializer(ProjectFieldsSerializer):
+        pass
+
+    @extend_schema(
+        operation_id="projects_retrieve",
+        responses={200: ProjectSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for(user=request_user(request), project_id=project_id)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(
+        operation_id="projects_update",
+        request=UpdateInputSerializer,
+        responses={200: ProjectSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def patch(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_managed_by(user=user, project_id=project_id)
+        serializer = self.UpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_update(
+            project=project, actor=user, data=dict(serializer.validated_data)
+        )
+        return Response(ProjectSerializer(project).data)
+
+
+class ProjectTransitionApi(BaseApi):
+    """Move a project draft -> open -> closed (owner or staff)."""
+
+    @extend_schema_serializer(component_name="ProjectTransitionRequest")
+    class InputSerializer(serializers.Serializer[Any]):
+        status = serializers.ChoiceField(choices=ProjectStatus.choices)
+
+    @extend_schema(
+        operation_id="projects_transition",
+        request=InputSerializer,
+        responses={200: ProjectSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_managed_by(user=user, project_id=project_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_transition(
+            project=project, actor=user, status=serializer.validated_data["status"]
+        )
+        return Response(ProjectSerializer(project).data)
+
+
+class ProjectProgressApi(BaseApi):
+    """Labeling progress from non-withdrawn labels (owner, auditors, staff)."""
+
+    @extend_schema_serializer(component_name="ProjectProgress")
+    class OutputSerializer(serializers.Serializer[Any]):
+        items = serializers.IntegerField()
+        items_complete = serializers.IntegerField(help_text="Items with k non-withdrawn labels.")
+        percent_complete = serializers.FloatField()
+        labels = serializers.IntegerField()
+        labels_withdrawn = serializers.IntegerField()
+        annotators_active = serializers.IntegerField()
+        annotators_withdrawn = serializers.IntegerField()
+        labels_per_item = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="Histogram: number of labels -> number of items.",
+        )
+
+    @extend_schema(
+        operation_id="projects_progress",
+        responses={200: OutputSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_readable_by_staff_role(
+            user=request_user(request), project_id=project_id
+        )
+        progress = selectors.project_progress(project=project).as_dict()
+        return Response(self.OutputSerializer(progress).data)
+
+
+class ProjectConsentApi(BaseApi):
+    """The exact consent text an annotator agrees to, and its version."""
+
+    @extend_schema_serializer(component_name="ProjectConsent")
+    class OutputSerializer(serializers.Serializer[Any]):
+        project = serializers.IntegerField()
+        text = serializers.CharField(help_text="The exact text an annotator consents to.")
+        version = serializers.CharField(help_text="sha256 of the text; recorded with consent.")
+        purposes = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="projects_consent",
+        responses={200: OutputSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for(user=request_user(request), project_id=project_id)
+        text = services.project_consent_text(project)
+        data = {
+            "project": project.pk,
+            "text": text,
+            "version": consent_text_version(text),
+            "purposes": services.CONSENT_PURPOSES,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+# ---------------------------------------------------------------- items and imports
+
+
+class ProjectItemListApi(BaseApi):
+    """A project's items with provenance (owner, auditors, staff); ordering on allowlisted
+    fields only."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="projects_items_list",
+        parameters=[
+            OpenApiParameter(
+                "ordering", str, enum=ITEM_ORDERINGS, description="Sort key; '-' for descending."
+            )
+        ],
+        responses={200: ProjectItemSerializer(many=True), **error_responses(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_readable_by_staff_role(
+            user=request_user(request), project_id=project_id
+        )
+        ordering = request.query_params.get("ordering") or None
+        if ordering is not None and ordering not in ITEM_ORDERINGS:
+            # Never handed to the ORM: an unchecked order_by could traverse relations.
+            raise ValidationFailed(
+                "Unknown ordering.", code="invalid_ordering", extra={"allowed": ITEM_ORDERINGS}
+            )
+        items = selectors.item_list(project=project, ordering=ordering)
+        return paginated_response(self, request, items, ProjectItemSerializer)
+
+
+class ItemDetailApi(BaseApi):
+    """One item: owner, auditors and staff, or an annotator it is assigned to. Never carries
+    labels."""
+
+    @extend_schema(
+        operation_id="items_retrieve",
+        responses={200: ItemSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, item_id: int) -> Response:
+        item = selectors.item_get_for(user=request_user(request), item_id=item_id)
+        return Response(ItemSerializer(item).data)
+
+
+class ImageContentNegotiation(DefaultContentNegotiation):
+    """An image request may accept only ``image/*``: its errors are still answered in JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
+        try:
+            selected: tuple[BaseRenderer, str] = super().select_renderer(
+                request, renderers, format_suffix
+            )
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+        return selected
+
+
+class ItemImageApi(BaseApi):
+    """The only way item images are served: the sanitised copy, after the access check."""
+
+    content_negotiation_class = ImageContentNegotiation
+
+    @extend_schema(
+        operation_id="items_image",
+        responses={
+            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "image/webp"): OpenApiResponse(OpenApiTypes.BINARY),
+            **error_responses(*READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, item_id: int) -> FileResponse:
+        item = selectors.item_get_for(user=request_user(request), item_id=item_id)
+        name = item.image.name if item.kind == Modality.IMAGE and item.image else ""
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        content_type = IMAGE_CONTENT_TYPES.get(extension)
+        if content_type is None:
+            raise NotFound("This item has no image.", code="no_image")
+        try:
+            handle = item.image.open("rb")
+        except FileNotFoundError as error:
+            raise NotFound("This item's image is missing.", code="no_image") from error
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{extension}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=600"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+
+class ProjectImportListCreateApi(BaseApi):
+    """Import batches: the owner (or staff) uploads exactly one file; owner, auditors and
+    staff poll."""
+
+    pagination_class = Pagination
+    parser_classes = [MultiPartParser]
+
+    @extend_schema_serializer(component_name="ImportUploadRequest")
+    class CreateInputSerializer(serializers.Serializer[Any]):
+        file = serializers.FileField(
+            help_text="One CSV/JSONL of texts, or a zip of images with a CSV/JSONL manifest."
+        )
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refuse an oversized body before anything (CSRF check included) reads it.
+        if request.method == "POST":
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.CHORUS_MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(
+                    "The upload is too large.",
+                    extra={"max_bytes": settings.CHORUS_MAX_UPLOAD_BYTES},
+                )
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="projects_imports_list",
+        responses={200: ImportBatchSerializer(many=True), **error_responses(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_readable_by_staff_role(
+            user=request_user(request), project_id=project_id
+        )
+        batches = selectors.import_batch_list(project=project)
+        return paginated_response(self, request, batches, ImportBatchSerializer)
+
+    @extend_schema(
+        operation_id="projects_imports_create",
+        request={"multipart/form-data": CreateInputSerializer},
+        responses={202: ImportBatchSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_managed_by(user=user, project_id=project_id)
+        files = request.FILES
+        uploads = files.getlist("file")
+        if len(uploads) > 1 or any(name != "file" for name in files):
+            raise ValidationFailed(
+                "Send exactly one file, in the field 'file'.", code="too_many_files"
+            )
+        if not uploads:
+            raise ValidationFailed("Send the file to import in the field 'file'.", code="no_file")
+        upload = uploads[0]
+        if upload.size is not None and upload.size > settings.CHORUS_MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(
+                "The upload is too large.", extra={"max_bytes": settings.CHORUS_MAX_UPLOAD_BYTES}
+            )
+        batch = ingest.import_batch_create(project=project, actor=user, upload=upload)
+        return Response(ImportBatchSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectImportDetailApi(BaseApi):
+    """One import batch: its status and every bad row (owner, auditors, staff)."""
+
+    @extend_schema(
+        operation_id="projects_imports_retrieve",
+        responses={200: ImportBatchSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int, batch_id: int) -> Response:
+        project = selectors.project_readable_by_staff_role(
+            user=request_user(request), project_id=project_id
+        )
+        batch = selectors.import_batch_list(project=project).filter(pk=batch_id).first()
+        if batch is None:
+            raise NotFound("No such import.")
+        return Response(ImportBatchSerializer(batch).data)
+
+
+# ---------------------------------------------------------------- enrolment (annotators)
+
+
+class EnrolmentApi(BaseApi):
+    """The caller's own enrolment in a project; POST gives consent (annotators only)."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema_serializer(component_name="EnrolmentCreateRequest")
+    class CreateInputSerializer(serializers.Serializer[Any]):
+        consent = serializers.BooleanField(
+            help_text="Must be true: you read the consent text and agree."
+        )
+
+        def validate_consent(self, value: bool) -> bool:
+            if value is not True:
+                raise serializers.ValidationError("Consent is required to enrol.")
+            return value
+
+    @extend_schema(
+        operation_id="enrolment_retrieve",
+        responses={200: EnrolmentSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        return Response(_enrolment_data(_own_enrolment(project, user)))
+
+    @extend_schema(
+        operation_id="enrolment_create",
+        request=CreateInputSerializer,
+        responses={
+            200: OpenApiResponse(EnrolmentSerializer, description="Already enrolled."),
+            201: EnrolmentSerializer,
+            **error_responses(*WRITE_ERRORS),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        existed = selectors.enrolment_get(project=project, annotator=user) is not None
+        enrolment = services.enrolment_create(project=project, annotator=user, method="api")
+        return Response(
+            _enrolment_data(enrolment),
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+
+class EnrolmentSurveyApi(BaseApi):
+    """Answer or edit the optional, self-reported demographic survey."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema_serializer(component_name="SurveyAnswersRequest")
+    class InputSerializer(serializers.Serializer[Any]):
+        answers = serializers.DictField(
+            child=SafeJSONField(allow_null=True),
+            help_text="Question key -> answer; every question is optional.",
+        )
+
+    @extend_schema(
+        operation_id="enrolment_survey_submit",
+        request=InputSerializer,
+        responses={200: EnrolmentSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def put(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        enrolment = _own_enrolment(project, user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        enrolment = services.enrolment_survey_submit(
+            enrolment=enrolment, answers=serializer.validated_data["answers"]
+        )
+        return Response(_enrolment_data(enrolment))
+
+
+class EnrolmentWithdrawApi(BaseApi):
+    """Withdraw in one step: labels kept but excluded from every later analysis and export."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema(
+        operation_id="enrolment_withdraw",
+        request=None,
+        responses={200: EnrolmentSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        enrolment = services.enrolment_withdraw(enrolment=_own_enrolment(project, user), actor=user)
+        return Response(_enrolment_data(enrolment))
+
+
+# ---------------------------------------------------------------- assignments (annotators)
+
+
+class AssignmentNextApi(BaseApi):
+    """The next item for the caller to label, or 204 when nothing is left."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema(
+        operation_id="assignments_next",
+        request=None,
+        responses={
+            200: NextAssignmentSerializer,
+            204: OpenApiResponse(description="Nothing is left for you to label."),
+            **error_responses(*WRITE_ERRORS),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        assignment = services.assignment_next(project=project, annotator=user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(NextAssignmentSerializer(assignment).data)
+
+
+class AssignmentSkipApi(BaseApi):
+    """Skip one of the caller's own open assignments."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema(
+        operation_id="assignments_skip",
+        request=None,
+        responses={200: AssignmentSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        user = request_user(request)
+        assignment = selectors.assignment_get_own(user=user, assignment_id=assignment_id)
+        assignment = services.assignment_skip(assignment=assignment, annotator=user)
+        return Response(AssignmentSerializer(assignment).data)
+
+
+class AssignmentListApi(BaseApi):
+    """The caller's own assignments in a project."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="assignments_list_own",
+        responses={200: AssignmentSerializer(many=True), **error_responses(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        assignments = selectors.assignment_list_own(user=user, project=project)
+        return paginated_response(self, request, assignments, AssignmentSerializer)
+
+
+# ---------------------------------------------------------------- annotations
+
+
+class AnnotationCreateApi(BaseApi):
+    """Submit a label for an assigned item; an identical repeat is a replay (200), a
+    different one a conflict (409)."""
+
+    permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAnnotator]
+
+    @extend_schema_serializer(component_name="AnnotationCreateRequest")
+    class InputSerializer(serializers.Serializer[Any]):
+        item = ObjectIdField()
+        value = SafeJSONField(help_text="Validated against the project's label schema.")
+        confidence = serializers.IntegerField(
+            min_value=1, max_value=5, allow_null=True, required=False
+        )
+        rationale = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+        time_spent_ms = serializers.IntegerField(
+            min_value=0, max_value=2**31 - 1, allow_null=True, required=False
+        )
+
+    @extend_schema(
+        operation_id="annotations_create",
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(AnnotationSerializer, description="Identical replay."),
+            201: AnnotationSerializer,
+            **error_responses(*WRITE_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        user = request_user(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        item = selectors.item_get_for(user=user, item_id=data["item"])
+        result = services.annotation_submit(
+            annotator=user,
+            item=item,
+            value=data["value"],
+            confidence=data.get("confidence"),
+            rationale=data.get("rationale", ""),
+            time_spent_ms=data.get("time_spent_ms"),
+        )
+        return Response(
+            AnnotationSerializer(result.annotation).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class ProjectAnnotationListApi(BaseApi):
+    """A project's labels, annotators by pseudonym only."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="projects_annotations_list",
+        description="Owner, auditors and staff: every label not withdrawn, by pseudonym. "
+        "Annotators: their own labels only.",
+        responses={
+            200: ProjectAnnotationSerializer(many=True),
+            **error_responses(400, *READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        user = request_user(request)
+        if user.is_annotator and not user.is_staff:
+            project = selectors.project_get_for(user=user, project_id=project_id)
+        else:
+            project = selectors.project_readable_by_staff_role(user=user, project_id=project_id)
+        annotations = selectors.annotation_list_for(user=user, project=project)
+        return paginated_response(self, request, annotations, ProjectAnnotationSerializer)
+
+
+class AnnotationDetailApi(BaseApi):
+    """The author's own annotation; anyone else's id answers 404."""
+
+    @extend_schema_serializer(component_name="AnnotationUpdateRequest")
+    class UpdateInputSerializer(serializers.Serializer[Any]):
+        value = SafeJSONField(required=False)
+        confidence = serializers.IntegerField(
+            min_value=1, max_value=5, allow_null=True, required=False
+        )
+        rationale = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+
+    @extend_schema(
+        operation_id="annotations_retrieve",
+        responses={200: AnnotationSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request: Request, annotation_id: int) -> Response:
+        annotation = selectors.annotation_get_own(
+            user=request_user(request), annotation_id=annotation_id
+        )
+        return Response(AnnotationSerializer(annotation).data)
+
+    @extend_schema(
+        operation_id="annotations_update",
+        request=UpdateInputSerializer,
+        responses={200: AnnotationSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def patch(self, request: Request, annotation_id: int) -> Response:
+        user = request_user(request)
+        annotation = selectors.annotation_get_own(user=user, annotation_id=annotation_id)
+        serializer = self.UpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # PATCH: fields left out keep their current value.
+        annotation = services.annotation_update(
+            annotation=annotation,
+            annotator=user,
+            value=data.get("value", annotation.value),
+            confidence=data.get("confidence", annotation.confidence),
+            rationale=data.get("rationale"),
+        )
+        return Response(AnnotationSerializer(annotation).data)

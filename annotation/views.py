@@ -1,0 +1,605 @@
+"""Server-rendered pages: annotators label, researchers run projects, auditors read.
+
+Views are thin: check the role, call a selector or a service, render. An
+``ApplicationError`` from a service becomes a page or a form error carrying the error's
+HTTP status (400/403/404/409/413), never a 500. Auditors never write: any unsafe method
+from an auditor is refused before the view runs.
+"""
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.forms import (
+    AuditFilterForm,
+    ConsentForm,
+    ImportForm,
+    LabelForm,
+    LabelSubmitForm,
+    ProjectForm,
+    SkipForm,
+    SurveyForm,
+)
+from annotation.ingest import import_batch_create
+from annotation.models import Enrolment, Item, Modality, Project, ProjectStatus
+from annotation.schemas import PRESETS
+from annotation.selectors import (
+    annotation_get_own,
+    annotation_list_for,
+    annotator_progress,
+    assignment_get_own,
+    enrolment_get,
+    import_batch_list,
+    project_get_for,
+    project_list_for,
+    project_managed_by,
+    project_progress,
+)
+from annotation.services import (
+    ALLOWED_TRANSITIONS,
+    annotation_submit,
+    annotation_update,
+    assignment_next,
+    assignment_skip,
+    enrolment_create,
+    enrolment_survey_submit,
+    enrolment_withdraw,
+    project_consent_text,
+    project_create,
+    project_schema,
+    project_transition,
+    project_update,
+)
+from annotation.surveys import parse_definition
+from core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
+from core.models import Role, User
+from provenance.selectors import audit_event_list
+from provenance.services import audit_chain_verify, consent_text_version
+
+P = ParamSpec("P")
+View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_TIME_SPENT_MS = 86_400_000
+PAGE_SIZE = 50
+
+
+def item_image_url(item_id: int) -> str:
+    """The API's access-checked endpoint serving the sanitised copy of an item's image."""
+    return f"/api/v1/items/{int(item_id)}/image/"
+
+
+def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
+    return render(
+        request,
+        "core/error.html",
+        {"status": error.status_code, "message": error.message},
+        status=error.status_code,
+    )
+
+
+def current_user(request: HttpRequest) -> User:
+    # Only called behind ``role_required``/``login_required``: the user is signed in.
+    return cast(User, request.user)
+
+
+def role_required(*roles: str, staff: bool = False) -> Callable[[View[P]], View[P]]:
+    """Signed-in users whose role is one of ``roles`` (or staff, when ``staff``).
+
+    Auditors are read-only everywhere: an unsafe method from one is a 403 whatever the
+    page. Service errors the view does not handle itself become an error page.
+    """
+
+    def decorator(view: View[P]) -> View[P]:
+        def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            user = current_user(request)
+            if request.method not in SAFE_METHODS and user.is_auditor:
+                return error_page(
+                    request, PermissionDenied("Auditors have read-only access.", code="read_only")
+                )
+            if user.role not in roles and not (staff and user.is_staff):
+                return error_page(request, PermissionDenied("This page is not for your role."))
+            try:
+                return view(request, *args, **kwargs)
+            except ApplicationError as error:
+                return error_page(request, error)
+
+        functools.update_wrapper(wrapper, view)
+        return wrapper
+
+    return decorator
+
+
+annotator_required = role_required(Role.ANNOTATOR)
+researcher_required = role_required(Role.RESEARCHER, staff=True)
+auditor_required = role_required(Role.AUDITOR, staff=True)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    if user.is_staff or user.is_researcher:
+        return redirect("research-projects")
+    if user.is_auditor:
+        return redirect("auditor-projects")
+    return redirect("annotator-home")
+
+
+# ---------------------------------------------------------------- annotators
+
+
+def _active_enrolment(request: HttpRequest, project: Project) -> Enrolment | HttpResponse:
+    """The annotator's live enrolment, or the consent page when they have not joined yet."""
+    enrolment = enrolment_get(project=project, annotator=current_user(request))
+    if enrolment is None:
+        return redirect("annotate-consent", project_id=project.pk)
+    if not enrolment.is_active:
+        raise PermissionDenied("You withdrew from this project.", code="withdrawn")
+    return enrolment
+
+
+@annotator_required
+@require_GET
+def annotator_home(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    rows = []
+    for project in project_list_for(user=user):
+        enrolment = enrolment_get(project=project, annotator=user)
+        progress = annotator_progress(project=project, annotator=user) if enrolment else None
+        total = progress.labeled + progress.remaining if progress else 0
+        rows.append(
+            {"project": project, "enrolment": enrolment, "progress": progress, "total": total}
+        )
+    return render(request, "annotation/annotator_home.html", {"rows": rows})
+
+
+@annotator_required
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    enrolment = enrolment_get(project=project, annotator=user)
+    if enrolment is not None and enrolment.is_active:
+        return redirect("annotate-label", project_id=project.pk)
+    consent_text = project_consent_text(project)
+    version = consent_text_version(consent_text)
+    form = ConsentForm(request.POST or None, initial={"consent_version": version})
+    notice = ""
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["consent_version"] != version:
+            # Never record consent to a text the annotator did not see.
+            form = ConsentForm(initial={"consent_version": version})
+            notice = "The project's terms changed while you read them. Please read them again."
+            status = 409
+        else:
+            try:
+                enrolment_create(project=project, annotator=user, method="web-form")
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, "Thank you: your consent is recorded.")
+                if parse_definition(project.survey):
+                    return redirect("annotate-survey", project_id=project.pk)
+                return redirect("annotate-label", project_id=project.pk)
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "project": project,
+        "consent_text": consent_text,
+        "form": form,
+        "notice": notice,
+        "withdrawn": enrolment is not None,
+    }
+    return render(request, "annotation/consent.html", context, status=status)
+
+
+@annotator_required
+@require_http_methods(["GET", "POST"])
+def survey(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for(user=current_user(request), project_id=project_id)
+    enrolment = _active_enrolment(request, project)
+    if isinstance(enrolment, HttpResponse):
+        return enrolment
+    questions = parse_definition(project.survey)
+    if not questions:
+        return redirect("annotate-label", project_id=project.pk)
+    form = SurveyForm(
+        request.POST or None, questions=questions, answers=enrolment.survey_answers or {}
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                enrolment_survey_submit(enrolment=enrolment, answers=form.answers())
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, "Your answers are saved. You can change them later.")
+                return redirect("annotate-label", project_id=project.pk)
+    context = {"project": project, "form": form, "enrolment": enrolment}
+    return render(request, "annotation/survey.html", context, status=status)
+
+
+def _time_spent_ms(shown_at: int | None) -> int | None:
+    if shown_at is None:
+        return None
+    spent = int(time.time() * 1000) - shown_at
+    return spent if 0 <= spent <= MAX_TIME_SPENT_MS else None
+
+
+def _label_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form: LabelSubmitForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Show the annotator's current item (claiming one if needed), or the all-done state."""
+    user = current_user(request)
+    assignment = assignment_next(project=project, annotator=user)
+    progress = annotator_progress(project=project, annotator=user)
+    schema = project_schema(project)
+    context: dict[str, Any] = {
+        "project": project,
+        "schema": schema,
+        "notices": [],
+        "progress": progress,
+        "total": progress.labeled + progress.remaining + (1 if assignment else 0),
+        "assignment": assignment,
+    }
+    if assignment is not None:
+        fresh = LabelSubmitForm(
+            schema=schema,
+            initial={
+                "assignment": assignment.pk,
+                "item": assignment.item_id,
+                "shown_at": int(time.time() * 1000),
+            },
+        )
+        if form is not None and form.data.get("assignment") != str(assignment.pk):
+            # The rejected answer was for another item: keep its messages, not its fields.
+            context["notices"] = [str(m) for errors in form.errors.values() for m in errors]
+            form = None
+        item: Item = assignment.item
+        context.update(
+            {
+                "form": form or fresh,
+                "item": item,
+                "image_url": item_image_url(item.pk) if item.kind == Modality.IMAGE else "",
+                "skip_form": SkipForm(initial={"assignment": assignment.pk}),
+                "choices": [
+                    {"number": n, "choice": choice}
+                    for n, choice in enumerate(schema.choices, start=1)
+                ],
+            }
+        )
+    return render(request, "annotation/label.html", context, status=status)
+
+
+@annotator_required
+@require_http_methods(["GET", "POST"])
+def label(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    enrolment = _active_enrolment(request, project)
+    if isinstance(enrolment, HttpResponse):
+        return enrolment
+    if request.method == "GET":
+        return _label_page(request, project)
+    form = LabelSubmitForm(request.POST, schema=project_schema(project))
+    if not form.is_valid():
+        return _label_page(request, project, form=form, status=400)
+    data = form.cleaned_data
+    assignment = assignment_get_own(user=user, assignment_id=data["assignment"])
+    if assignment.project_id != project.pk or assignment.item_id != data["item"]:
+        raise NotFound("No such assignment.")
+    try:
+        annotation_submit(
+            annotator=user,
+            item=assignment.item,
+            value=data["value"],
+            confidence=data["confidence"],
+            rationale=data["rationale"],
+            time_spent_ms=_time_spent_ms(data.get("shown_at")),
+        )
+    except ApplicationError as error:
+        if isinstance(error, (PermissionDenied, NotFound)):
+            raise
+        form.add_error(None, error.message)
+        return _label_page(request, project, form=form, status=error.status_code)
+    messages.success(request, "Saved. Here is the next one.")
+    return redirect("annotate-label", project_id=project.pk)
+
+
+@annotator_required
+@require_POST
+def skip(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        raise ValidationFailed("Which item do you want to skip?")
+    assignment = assignment_get_own(user=user, assignment_id=form.cleaned_data["assignment"])
+    if assignment.project_id != project.pk:
+        raise NotFound("No such assignment.")
+    assignment_skip(assignment=assignment, annotator=user)
+    messages.info(request, "Skipped. You will not see that item again.")
+    return redirect("annotate-label", project_id=project.pk)
+
+
+@annotator_required
+@require_http_methods(["GET", "POST"])
+def withdraw(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    enrolment = enrolment_get(project=project, annotator=user)
+    if enrolment is None:
+        raise NotFound("You have not joined this project.")
+    if request.method == "POST":
+        enrolment_withdraw(enrolment=enrolment, actor=user)
+        messages.success(
+            request, f"You withdrew from “{project.title}”. Your labels will not be used."
+        )
+        return redirect("annotator-home")
+    return render(request, "annotation/withdraw.html", {"project": project, "enrolment": enrolment})
+
+
+def _value_text(value: Any, names: dict[str, str]) -> str:
+    """A stored label as the annotator saw it: choice labels, not their values."""
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(names.get(str(v), str(v)) for v in values)
+
+
+@annotator_required
+@require_GET
+def my_labels(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    schema = project_schema(project)
+    names = {choice.value: choice.label for choice in schema.choices}
+    page = Paginator(annotation_list_for(user=user, project=project), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [
+        {"annotation": annotation, "shown": _value_text(annotation.value, names)}
+        for annotation in page
+    ]
+    context = {
+        "project": project,
+        "page": page,
+        "rows": rows,
+        "editable": project.status == ProjectStatus.OPEN,
+    }
+    return render(request, "annotation/my_labels.html", context)
+
+
+@annotator_required
+@require_http_methods(["GET", "POST"])
+def label_edit(request: HttpRequest, annotation_id: int) -> HttpResponse:
+    user = current_user(request)
+    annotation = annotation_get_own(user=user, annotation_id=annotation_id)
+    project = annotation.project
+    schema = project_schema(project)
+    initial = {
+        "value": annotation.value,
+        "confidence": annotation.confidence,
+        "rationale": annotation.rationale,
+    }
+    form = LabelForm(request.POST or None, schema=schema, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                annotation_update(
+                    annotation=annotation,
+                    annotator=user,
+                    value=form.cleaned_data["value"],
+                    confidence=form.cleaned_data["confidence"],
+                    rationale=form.cleaned_data["rationale"],
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, "Your label is updated.")
+                return redirect("annotate-my-labels", project_id=project.pk)
+    item = annotation.item
+    context = {
+        "project": project,
+        "annotation": annotation,
+        "item": item,
+        "image_url": item_image_url(item.pk) if item.kind == Modality.IMAGE else "",
+        "form": form,
+        "editable": project.status == ProjectStatus.OPEN and not annotation.withdrawn,
+    }
+    return render(request, "annotation/label_edit.html", context, status=status)
+
+
+# ---------------------------------------------------------------- researchers
+
+
+@researcher_required
+@require_GET
+def research_projects(request: HttpRequest) -> HttpResponse:
+    projects = project_list_for(user=current_user(request))
+    page = Paginator(projects, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "annotation/research_projects.html", {"page": page})
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def project_new(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                project = project_create(
+                    owner=current_user(request),
+                    preset=form.preset_key(),
+                    **form.project_fields(),
+                )
+            except ApplicationError as error:
+                form.add_service_errors(error.extra.get("fields") or {}, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, "Project created as a draft. Import items next.")
+                return redirect("research-project", project_id=project.pk)
+    context = {"form": form, "presets": PRESETS.values(), "creating": True}
+    return render(request, "annotation/project_form.html", context, status=status)
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_managed_by(user=user, project_id=project_id)
+    form = ProjectForm(request.POST or None, project=project)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                project_update(project=project, actor=user, data=form.project_fields())
+            except ApplicationError as error:
+                form.add_service_errors(error.extra.get("fields") or {}, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, "Project saved.")
+                return redirect("research-project", project_id=project.pk)
+    context = {"form": form, "project": project, "creating": False}
+    return render(request, "annotation/project_form.html", context, status=status)
+
+
+def _project_page(
+    request: HttpRequest, project: Project, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    progress = project_progress(project=project)
+    histogram = [
+        {"labels": n, "items": count, "percent": 100 * count / progress.items}
+        for n, count in sorted(progress.labels_per_item.items())
+    ]
+    context = {
+        "project": project,
+        "progress": progress,
+        "histogram": histogram,
+        "batches": import_batch_list(project=project)[:5],
+        "transitions": sorted(ALLOWED_TRANSITIONS[ProjectStatus(project.status)]),
+        "error": error,
+    }
+    return render(request, "annotation/project_detail.html", context, status=status)
+
+
+@researcher_required
+@require_GET
+def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_managed_by(user=current_user(request), project_id=project_id)
+    return _project_page(request, project)
+
+
+@researcher_required
+@require_POST
+def project_status(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_managed_by(user=user, project_id=project_id)
+    target = request.POST.get("status", "")
+    if target not in ProjectStatus.values:
+        return _project_page(request, project, error="Unknown status.", status=400)
+    try:
+        project_transition(project=project, actor=user, status=target)
+    except ApplicationError as error:
+        return _project_page(request, project, error=error.message, status=error.status_code)
+    messages.success(request, f"The project is now {ProjectStatus(target).label.lower()}.")
+    return redirect("research-project", project_id=project.pk)
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = current_user(request)
+    project = project_managed_by(user=user, project_id=project_id)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                batch = import_batch_create(
+                    project=project, actor=user, upload=form.cleaned_data["upload"]
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                return redirect("research-import-batch", project_id=project.pk, batch_id=batch.pk)
+    context = {
+        "project": project,
+        "form": form,
+        "batches": import_batch_list(project=project)[:20],
+        "modality": project.modality,
+    }
+    return render(request, "annotation/import.html", context, status=status)
+
+
+@researcher_required
+@require_GET
+def import_batch_detail(request: HttpRequest, project_id: int, batch_id: int) -> HttpResponse:
+    project = project_managed_by(user=current_user(request), project_id=project_id)
+    batch = import_batch_list(project=project).filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("No such import.")
+    errors = sorted(
+        (e for e in batch.errors if isinstance(e, dict)),
+        key=lambda e: (e.get("line") is None, e.get("line") or 0),
+    )
+    context = {"project": project, "batch": batch, "errors": errors}
+    return render(request, "annotation/import_batch.html", context)
+
+
+# ---------------------------------------------------------------- auditors
+
+
+@auditor_required
+@require_GET
+def auditor_projects(request: HttpRequest) -> HttpResponse:
+    page = Paginator(project_list_for(user=current_user(request)), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [{"project": project, "progress": project_progress(project=project)} for project in page]
+    return render(request, "annotation/auditor_projects.html", {"page": page, "rows": rows})
+
+
+@auditor_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    cleaned = form.cleaned_data if form.is_valid() else {}
+    filters = {name: str(value) for name, value in cleaned.items() if value}
+    page = Paginator(audit_event_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "chain": audit_chain_verify(),
+        "query": query.urlencode(),
+    }
+    return render(request, "annotation/audit_log.html", context)

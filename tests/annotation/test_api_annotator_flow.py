@@ -1,0 +1,304 @@
+"""API: the annotator's path: consent, survey, next item, submit, skip, edit, withdraw."""
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation.models import Annotation, AnnotationEdit, Assignment, Enrolment, Project
+from annotation.services import annotation_submit, assignment_next, project_update
+from annotation.surveys import DEFAULT_SURVEY
+from core.models import Role, User
+from tests.factories import make_enrolled_annotator, make_open_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def project_url(project: Project, suffix: str = "") -> str:
+    return f"/api/v1/projects/{project.pk}/{suffix}"
+
+
+def next_item(client: APIClient, project: Project) -> dict[str, Any]:
+    response = client.post(project_url(project, "next/"))
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def test_enrolment_create_with_consent_returns_201_then_200_recorded_as_api() -> None:
+    project = make_open_project(2)
+    annotator = make_user(Role.ANNOTATOR)
+    client = client_for(annotator)
+
+    first = client.post(project_url(project, "enrolment/"), {"consent": True}, format="json")
+    again = client.post(project_url(project, "enrolment/"), {"consent": True}, format="json")
+
+    assert first.status_code == 201, first.json()
+    assert again.status_code == 200
+    assert first.json()["consent_method"] == "api"
+    assert first.json()["is_active"] is True
+    assert first.json()["progress"] == {"labeled": 0, "skipped": 0, "remaining": 2}
+    assert Enrolment.objects.filter(project=project, annotator=annotator).count() == 1
+
+
+def test_enrolment_create_without_consent_returns_400_nothing_recorded() -> None:
+    project = make_open_project(1)
+    annotator = make_user(Role.ANNOTATOR)
+
+    response = client_for(annotator).post(
+        project_url(project, "enrolment/"), {"consent": False}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "consent" in response.json()["extra"]["fields"]
+    assert not Enrolment.objects.exists()
+
+
+def test_enrolment_get_not_enrolled_returns_404_not_enrolled() -> None:
+    project = make_open_project(1)
+
+    response = client_for(make_user(Role.ANNOTATOR)).get(project_url(project, "enrolment/"))
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_enrolled"
+
+
+def test_enrolment_survey_put_valid_answers_stored_invalid_returns_400() -> None:
+    project = make_open_project(1)
+    project_update(project=project, actor=project.owner, data={"survey": DEFAULT_SURVEY})
+    annotator = make_enrolled_annotator(project)
+    client = client_for(annotator)
+    url = project_url(project, "enrolment/survey/")
+
+    valid = client.put(
+        url, {"answers": {"age_group": "25-34", "gender": "prefer_not_to_say"}}, format="json"
+    )
+    invalid = client.put(url, {"answers": {"age_group": "120"}}, format="json")
+
+    assert valid.status_code == 200, valid.json()
+    assert valid.json()["survey_answers"] == {"age_group": "25-34", "gender": "prefer_not_to_say"}
+    assert invalid.status_code == 400
+    assert invalid.json()["code"] == "invalid_survey"
+
+
+def test_assignment_next_returns_assignment_with_item_content_only() -> None:
+    project = make_open_project(2)
+    client = client_for(make_enrolled_annotator(project))
+
+    body = next_item(client, project)
+
+    assert set(body) == {"id", "expires_at", "item"}
+    assert set(body["item"]) == {"id", "kind", "text", "image_url"}
+    assert body["item"]["kind"] == "text"
+    assert body["item"]["image_url"] is None
+
+
+def test_assignment_next_nothing_left_returns_204() -> None:
+    project = make_open_project(1, k=1)
+    annotator = make_enrolled_annotator(project)
+    client = client_for(annotator)
+    item = next_item(client, project)["item"]
+    client.post("/api/v1/annotations/", {"item": item["id"], "value": "neither"}, format="json")
+
+    response = client.post(project_url(project, "next/"))
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_assignment_next_not_enrolled_returns_403_not_enrolled() -> None:
+    project = make_open_project(1)
+
+    response = client_for(make_user(Role.ANNOTATOR)).post(project_url(project, "next/"))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_enrolled"
+    assert not Assignment.objects.exists()
+
+
+def test_annotation_submit_replay_returns_200_different_value_returns_409() -> None:
+    project = make_open_project(1)
+    annotator = make_enrolled_annotator(project)
+    client = client_for(annotator)
+    item_id = next_item(client, project)["item"]["id"]
+    body = {"item": item_id, "value": "offensive", "confidence": 4, "rationale": "rude"}
+
+    created = client.post("/api/v1/annotations/", body, format="json")
+    replay = client.post("/api/v1/annotations/", body, format="json")
+    changed = client.post("/api/v1/annotations/", {**body, "value": "neither"}, format="json")
+
+    assert created.status_code == 201
+    assert replay.status_code == 200
+    assert replay.json()["id"] == created.json()["id"]
+    assert changed.status_code == 409
+    assert changed.json()["code"] == "already_labeled"
+    stored = Annotation.objects.get(item_id=item_id, annotator=annotator)
+    assert stored.value == "offensive"
+
+
+def test_annotation_submit_invalid_label_returns_400_invalid_label() -> None:
+    project = make_open_project(1)
+    client = client_for(make_enrolled_annotator(project))
+    item_id = next_item(client, project)["item"]["id"]
+
+    response = client.post(
+        "/api/v1/annotations/", {"item": item_id, "value": "maybe"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_label"
+    assert not Annotation.objects.exists()
+
+
+def test_annotation_submit_unassigned_item_returns_404() -> None:
+    project = make_open_project(2)
+    annotator = make_enrolled_annotator(project)
+    item = project.items.first()
+    assert item is not None
+
+    response = client_for(annotator).post(
+        "/api/v1/annotations/", {"item": item.pk, "value": "neither"}, format="json"
+    )
+
+    assert response.status_code == 404
+    assert not Annotation.objects.exists()
+
+
+def test_assignment_skip_own_returns_skipped_others_return_404() -> None:
+    project = make_open_project(2)
+    owner_of_assignment = make_enrolled_annotator(project)
+    assignment_id = next_item(client_for(owner_of_assignment), project)["id"]
+    other = make_enrolled_annotator(project)
+
+    stolen = client_for(other).post(f"/api/v1/assignments/{assignment_id}/skip/")
+    skipped = client_for(owner_of_assignment).post(f"/api/v1/assignments/{assignment_id}/skip/")
+
+    assert stolen.status_code == 404
+    assert skipped.status_code == 200
+    assert skipped.json()["status"] == "skipped"
+
+
+def test_assignment_list_returns_only_own_assignments() -> None:
+    project = make_open_project(3)
+    mine = make_enrolled_annotator(project)
+    theirs = make_enrolled_annotator(project)
+    my_assignment = next_item(client_for(mine), project)["id"]
+    next_item(client_for(theirs), project)
+
+    response = client_for(mine).get(project_url(project, "assignments/"))
+
+    assert [a["id"] for a in response.json()["results"]] == [my_assignment]
+
+
+def test_annotation_list_annotator_sees_own_researcher_sees_pseudonyms() -> None:
+    project = make_open_project(1, k=2)
+    first, second = make_enrolled_annotator(project), make_enrolled_annotator(project)
+    for annotator, value in ((first, "hateful"), (second, "neither")):
+        assignment = assignment_next(project=project, annotator=annotator)
+        assert assignment is not None
+        annotation_submit(annotator=annotator, item=assignment.item, value=value)
+    url = project_url(project, "annotations/")
+
+    own = client_for(first).get(url)
+    everyone = client_for(project.owner).get(url)
+
+    assert [a["value"] for a in own.json()["results"]] == ["hateful"]
+    assert second.pseudonym not in own.content.decode()
+    results = everyone.json()["results"]
+    assert {a["annotator_pseudonym"] for a in results} == {first.pseudonym, second.pseudonym}
+    for annotator in (first, second):
+        assert annotator.username not in everyone.content.decode()
+        assert annotator.email not in everyone.content.decode()
+    assert all("annotator" not in a for a in results)
+
+
+def test_annotation_update_author_edits_and_history_kept() -> None:
+    project = make_open_project(1)
+    annotator = make_enrolled_annotator(project)
+    client = client_for(annotator)
+    item_id = next_item(client, project)["item"]["id"]
+    created = client.post(
+        "/api/v1/annotations/",
+        {"item": item_id, "value": "hateful", "confidence": 2},
+        format="json",
+    ).json()
+
+    response = client.patch(
+        f"/api/v1/annotations/{created['id']}/", {"value": "offensive"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["value"] == "offensive"
+    assert response.json()["confidence"] == 2
+    assert AnnotationEdit.objects.get().previous_value == "hateful"
+
+
+def test_annotation_detail_other_annotator_and_researcher_get_404_unchanged() -> None:
+    project = make_open_project(1, k=2)
+    author = make_enrolled_annotator(project)
+    assignment = assignment_next(project=project, annotator=author)
+    assert assignment is not None
+    annotation = annotation_submit(
+        annotator=author, item=assignment.item, value="hateful"
+    ).annotation
+    url = f"/api/v1/annotations/{annotation.pk}/"
+    other = client_for(make_enrolled_annotator(project))
+
+    read = other.get(url)
+    edit = other.patch(url, {"value": "neither"}, format="json")
+    owner_read = client_for(project.owner).get(url)
+
+    assert (read.status_code, edit.status_code, owner_read.status_code) == (404, 404, 404)
+    annotation.refresh_from_db()
+    assert annotation.value == "hateful"
+
+
+def test_enrolment_withdraw_excludes_labels_and_blocks_next() -> None:
+    project = make_open_project(2)
+    annotator = make_enrolled_annotator(project)
+    client = client_for(annotator)
+    item_id = next_item(client, project)["item"]["id"]
+    client.post("/api/v1/annotations/", {"item": item_id, "value": "hateful"}, format="json")
+
+    withdrawn = client.post(project_url(project, "enrolment/withdraw/"))
+    after = client.post(project_url(project, "next/"))
+    researcher_view = client_for(project.owner).get(project_url(project, "annotations/"))
+
+    assert withdrawn.status_code == 200
+    assert withdrawn.json()["is_active"] is False
+    assert withdrawn.json()["withdrawn_at"] is not None
+    assert after.status_code == 403
+    assert after.json()["code"] == "withdrawn"
+    assert researcher_view.json()["count"] == 0
+
+
+def test_annotation_and_assignment_lists_query_count_does_not_grow_with_rows(
+    django_assert_max_num_queries: Any,
+) -> None:
+    project = make_open_project(6, k=3)
+    annotators = [make_enrolled_annotator(project) for _ in range(3)]
+    for annotator in annotators:
+        for _ in range(2):
+            assignment = assignment_next(project=project, annotator=annotator)
+            assert assignment is not None
+            annotation_submit(annotator=annotator, item=assignment.item, value="neither")
+    researcher_client, annotator_client = client_for(project.owner), client_for(annotators[0])
+
+    with django_assert_max_num_queries(4):
+        labels = researcher_client.get(project_url(project, "annotations/"))
+    with django_assert_max_num_queries(4):
+        own = annotator_client.get(project_url(project, "assignments/"))
+
+    assert labels.json()["count"] == 6
+    assert own.json()["count"] == 2

@@ -1,0 +1,296 @@
+"""Concurrency on PostgreSQL: many annotators at once never over-fill, duplicate or lose labels.
+
+SECURITY_CHECKLIST rows 18 (50 concurrent identical submissions), 19 (submit racing a
+withdrawal) and the issue's 32-annotator run. Each thread uses its own database connection
+and closes it when done; the tests commit for real (``transaction=True``).
+"""
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from annotation.models import Annotation, Assignment, Enrolment, Item, Project
+from annotation.schemas import HATE_SPEECH_SCHEMA
+from annotation.services import (
+    SubmitResult,
+    annotation_submit,
+    assignment_next,
+    enrolment_withdraw,
+)
+from core.errors import Conflict, PermissionDenied
+from core.models import User
+from provenance.models import AuditEvent, ConsentRecord
+from provenance.services import audit_chain_verify
+from tests.factories import make_enrolled_annotator, make_open_project
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
+JOIN_TIMEOUT_S = 240
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # Every factory user gets a password; the production hasher is slow by design.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class Run:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return [o.error for o in self.outcomes if o.error is not None]
+
+
+def run_at_once(tasks: Sequence[Callable[[], Any]]) -> Run:
+    """Start every task together, each in its own thread with its own connection."""
+    start = threading.Barrier(len(tasks), timeout=60)
+    run = Run([Outcome() for _ in tasks])
+
+    def worker(index: int, task: Callable[[], Any]) -> None:
+        try:
+            start.wait()
+            run.outcomes[index].value = task()
+        except BaseException as error:  # reported to the test thread
+            run.outcomes[index].error = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=worker, args=(index, task), name=f"chorus-test-{index}")
+        for index, task in enumerate(tasks)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=JOIN_TIMEOUT_S)
+        assert not thread.is_alive(), f"{thread.name} did not finish"
+    return run
+
+
+def assert_slots_consistent(project: Project) -> None:
+    """Every item's slot count equals its open assignments plus its live labels."""
+    items = Item.objects.filter(project=project).annotate(
+        open_n=Count(
+            "assignments", filter=Q(assignments__status=Assignment.Status.OPEN), distinct=True
+        ),
+        live_n=Count("annotations", filter=Q(annotations__withdrawn=False), distinct=True),
+    )
+    mismatched = [
+        (item.pk, item.slots_taken, item.open_n, item.live_n)
+        for item in items
+        if item.slots_taken != item.open_n + item.live_n
+    ]
+    assert mismatched == []
+
+
+# ---------------------------------------------------------------- 32 annotators, k=3
+
+
+def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss() -> None:
+    n_items, k, n_annotators = 60, 3, 32
+    project = make_open_project(n_items, k=k)
+    annotators = [make_enrolled_annotator(project) for _ in range(n_annotators)]
+
+    def label_until_done(annotator: User) -> list[SubmitResult]:
+        rng = random.Random(annotator.pk)
+        results = []
+        while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
+            results.append(
+                annotation_submit(
+                    annotator=annotator,
+                    item=assignment.item,
+                    value=rng.choice(HATE_SPEECH_SCHEMA.values),
+                )
+            )
+        return results
+
+    run = run_at_once([lambda a=a: label_until_done(a) for a in annotators])
+
+    assert run.errors == []
+    results = [result for outcome in run.outcomes for result in outcome.value]
+    assert all(result.created for result in results)
+    per_item = Counter(
+        Annotation.objects.filter(project=project).values_list("item_id", flat=True)
+    )
+    assert max(per_item.values()) <= k
+    pairs = list(Annotation.objects.filter(project=project).values_list("item_id", "annotator_id"))
+    assert len(pairs) == len(set(pairs))
+    # Nothing lost: every acknowledged label is stored as acknowledged.
+    stored = dict(Annotation.objects.filter(project=project).values_list("pk", "value"))
+    assert {r.annotation.pk: r.annotation.value for r in results} == stored
+    # 32 annotators are plenty for 60 items x 3: the campaign completes.
+    assert len(stored) == n_items * k
+    assert set(per_item.values()) == {k} and len(per_item) == n_items
+    assert not Assignment.objects.filter(project=project, status=Assignment.Status.OPEN).exists()
+    assert_slots_consistent(project)
+    assert audit_chain_verify().ok
+
+
+def test_annotation_unique_constraint_refuses_second_row() -> None:
+    project = make_open_project(1, k=3)
+    annotator = make_enrolled_annotator(project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    assert assignment is not None
+    annotation_submit(annotator=annotator, item=assignment.item, value=NEITHER)
+    # Bypassing the service, the database itself refuses a duplicate (item, annotator).
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            project=project, item=assignment.item, annotator=annotator, value=HATEFUL
+        )
+    assert Annotation.objects.filter(item=assignment.item, annotator=annotator).count() == 1
+
+
+# ---------------------------------------------------------------- 50 identical submissions
+
+
+def assigned_item(n_items: int = 3) -> tuple[Project, User, Item]:
+    project = make_open_project(n_items, k=3)
+    annotator = make_enrolled_annotator(project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    assert assignment is not None
+    return project, annotator, assignment.item
+
+
+def test_annotation_submit_50_concurrent_same_pair_one_row_rest_replay_or_conflict() -> None:
+    project, annotator, item = assigned_item()
+    # Most threads repeat one answer; a few send a different one (a double-click after a
+    # change of mind). Whichever commits first wins; the rest replay or conflict.
+    values = [HATEFUL] * 40 + [OFFENSIVE] * 10
+    random.Random(7).shuffle(values)
+
+    run = run_at_once(
+        [
+            lambda value=value: annotation_submit(annotator=annotator, item=item, value=value)
+            for value in values
+        ]
+    )
+
+    unexpected = [e for e in run.errors if not isinstance(e, Conflict)]
+    assert unexpected == []
+    (stored,) = Annotation.objects.filter(item=item, annotator=annotator)
+    created = [o.value for o in run.outcomes if o.value is not None and o.value.created]
+    assert len(created) == 1 and created[0].annotation.pk == stored.pk
+    for value, outcome in zip(values, run.outcomes, strict=True):
+        if value == stored.value:
+            assert outcome.error is None, outcome.error
+            assert outcome.value.annotation.pk == stored.pk
+        else:
+            assert isinstance(outcome.error, Conflict)
+            assert outcome.error.code == "already_labeled"
+    assert len(AuditEvent.objects.filter(action="annotation.submit")) == 1
+    assert Item.objects.get(pk=item.pk).slots_taken == 1
+    assert_slots_consistent(project)
+
+
+def test_annotation_api_50_concurrent_same_pair_one_row_zero_5xx() -> None:
+    project, annotator, item = assigned_item()
+    token = Token.objects.create(user=annotator).key
+    values = [NEITHER] * 40 + [HATEFUL] * 10
+    random.Random(11).shuffle(values)
+
+    def post(value: str) -> tuple[int, dict[str, Any]]:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        response = client.post(
+            "/api/v1/annotations/", {"item": item.pk, "value": value}, format="json"
+        )
+        return response.status_code, response.json()
+
+    run = run_at_once([lambda value=value: post(value) for value in values])
+
+    assert run.errors == []
+    statuses = Counter(status for status, _ in (o.value for o in run.outcomes))
+    assert set(statuses) <= {200, 201, 409}, statuses
+    assert statuses[201] == 1
+    (stored,) = Annotation.objects.filter(item=item, annotator=annotator)
+    for value, outcome in zip(values, run.outcomes, strict=True):
+        status, body = outcome.value
+        if value == stored.value:
+            assert status in (200, 201)
+            assert body["id"] == stored.pk
+        else:
+            assert status == 409
+            assert body["code"] == "already_labeled"
+            assert set(body) == {"code", "message", "extra"}
+    assert Item.objects.get(pk=item.pk).slots_taken == 1
+    assert_slots_consistent(project)
+
+
+# ---------------------------------------------------------------- submit racing withdraw
+
+
+def test_annotation_submit_racing_withdraw_consistent_and_both_audited() -> None:
+    rounds = 12
+    project = make_open_project(rounds, k=1)
+    pairs = []
+    for _ in range(rounds):
+        annotator = make_enrolled_annotator(project)
+        assignment = assignment_next(project=project, annotator=annotator)
+        assert assignment is not None
+        pairs.append((annotator, assignment))
+
+    tasks: list[Callable[[], Any]] = []
+    for annotator, assignment in pairs:
+        enrolment = Enrolment.objects.get(project=project, annotator=annotator)
+        tasks.append(
+            lambda a=annotator, i=assignment.item: annotation_submit(
+                annotator=a, item=i, value=HATEFUL
+            )
+        )
+        tasks.append(lambda a=annotator, e=enrolment: enrolment_withdraw(enrolment=e, actor=a))
+    run = run_at_once(tasks)
+
+    submitted = 0
+    for index, (annotator, assignment) in enumerate(pairs):
+        submit, withdraw = run.outcomes[2 * index], run.outcomes[2 * index + 1]
+        assert withdraw.error is None, withdraw.error
+        enrolment = Enrolment.objects.get(project=project, annotator=annotator)
+        assert enrolment.withdrawn_at is not None
+        assert ConsentRecord.objects.get(pk=enrolment.consent_id).withdrawn_at is not None
+        withdraw_event = AuditEvent.objects.get(
+            action="enrolment.withdraw", object_id=str(enrolment.pk)
+        )
+        submit_events = AuditEvent.objects.filter(action="annotation.submit", actor=annotator)
+        annotation = Annotation.objects.filter(annotator=annotator).first()
+        status = Assignment.objects.get(pk=assignment.pk).status
+        if submit.error is None:
+            # The label got in first, then the withdrawal took it out.
+            submitted += 1
+            assert annotation is not None and annotation.pk == submit.value.annotation.pk
+            assert annotation.withdrawn and annotation.withdrawn_at == enrolment.withdrawn_at
+            assert status == Assignment.Status.SUBMITTED
+            assert submit_events.count() == 1
+            assert submit_events.get().seq < withdraw_event.seq
+            assert withdraw_event.payload["labels_withdrawn"] == 1
+        else:
+            # The withdrawal got in first; the label was refused and nothing was stored.
+            assert isinstance(submit.error, PermissionDenied), submit.error
+            assert submit.error.code == "withdrawn"
+            assert annotation is None
+            assert status == Assignment.Status.CANCELLED
+            assert not submit_events.exists()
+            assert withdraw_event.payload["labels_withdrawn"] == 0
+    assert not Annotation.objects.filter(project=project, withdrawn=False).exists()
+    assert set(Item.objects.filter(project=project).values_list("slots_taken", flat=True)) == {0}
+    assert_slots_consistent(project)
+    report = audit_chain_verify()
+    assert report.ok, report.reason
+    print(f"submit won {submitted} of {rounds} races")  # noqa: T201 - shown with -s
