@@ -1,40 +1,94 @@
 """Django admin for staff. Identities of annotators appear as pseudonyms; hashes and the
 audit trail are read-only, and role changes go through the audited service."""
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from annotation.models import Annotation, Assignment, Enrolment, ImportBatch, Item, Project
-from annotation.services import user_role_set
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Enrolment,
+    ImportBatch,
+    Item,
+    Project,
+    ProjectStatus,
+)
+from annotation.services import PROJECT_EDITABLE_FIELDS, project_update, user_role_set
 from core.models import User
 from provenance.services import audit_record
 
+M = TypeVar("M", bound=models.Model)
+
+
+class NoAddNoDeleteAdmin(admin.ModelAdmin[M]):
+    """Rows that only services create (validated, sanitised, audited) and nobody deletes:
+    deleting them would break slot counts, consent records or the audit trail."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
+        return False
+
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin[Project]):
+class ProjectAdmin(NoAddNoDeleteAdmin[Project]):
+    """Projects are created on the research pages; edits here go through ``project_update``
+    (validated and audited). Status changes, schema and k are not edited here."""
+
     list_display = ("title", "modality", "status", "annotations_per_item", "owner_pseudonym")
     list_filter = ("status", "modality")
     search_fields = ("title",)
     list_select_related = ("owner",)
-    # Status changes are governance actions: they go through the audited service (pages/API).
-    readonly_fields = ("status", "created_at", "updated_at")
+    readonly_fields = (
+        "owner_pseudonym",
+        "status",
+        "modality",
+        "label_schema",
+        "annotations_per_item",
+        "survey",
+        "created_at",
+        "updated_at",
+    )
+    exclude = ("owner",)
 
     @admin.display(description="owner", ordering="owner__pseudonym")
     def owner_pseudonym(self, obj: Project) -> str:
         return obj.owner.pseudonym
 
+    def has_change_permission(self, request: HttpRequest, obj: Project | None = None) -> bool:
+        closed = obj is not None and obj.status == ProjectStatus.CLOSED
+        return super().has_change_permission(request, obj) and not closed
+
+    def save_model(
+        self, request: HttpRequest, obj: Project, form: ModelForm[Any], change: bool
+    ) -> None:
+        stored = Project.objects.get(pk=obj.pk)
+        data = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in PROJECT_EDITABLE_FIELDS
+        }
+        project_update(project=stored, actor=cast(User, request.user), data=data)
+
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin[Item]):
+class ItemAdmin(NoAddNoDeleteAdmin[Item]):
+    """Items arrive through the import (sanitised and hashed); hashes and files are fixed."""
+
     list_display = ("external_id", "project", "kind", "license", "slots_taken")
     list_filter = ("kind",)
     search_fields = ("external_id", "sha256")
     list_select_related = ("project",)
     readonly_fields = (
+        "project",
+        "kind",
+        "text",
         "sha256",
         "phash",
         "image",
@@ -42,24 +96,22 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         "image_height",
         "removed_metadata",
         "slots_taken",
+        "shuffle_key",
         "import_batch",
         "created_at",
     )
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin[ImportBatch]):
+class ImportBatchAdmin(NoAddNoDeleteAdmin[ImportBatch]):
     list_display = ("id", "project", "original_name", "status", "item_count", "created_at")
     list_filter = ("status",)
     list_select_related = ("project",)
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(admin.ModelAdmin[Enrolment]):
+class EnrolmentAdmin(NoAddNoDeleteAdmin[Enrolment]):
     list_display = ("id", "project", "annotator_pseudonym", "created_at", "withdrawn_at")
     list_filter = ("withdrawn_at",)
     list_select_related = ("project", "annotator")
@@ -70,12 +122,9 @@ class EnrolmentAdmin(admin.ModelAdmin[Enrolment]):
     def annotator_pseudonym(self, obj: Enrolment) -> str:
         return obj.annotator.pseudonym
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin[Assignment]):
+class AssignmentAdmin(NoAddNoDeleteAdmin[Assignment]):
     list_display = ("id", "project", "item", "annotator_pseudonym", "status", "expires_at")
     list_filter = ("status",)
     list_select_related = ("project", "item", "annotator")
@@ -85,12 +134,9 @@ class AssignmentAdmin(admin.ModelAdmin[Assignment]):
     def annotator_pseudonym(self, obj: Assignment) -> str:
         return obj.annotator.pseudonym
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin[Annotation]):
+class AnnotationAdmin(NoAddNoDeleteAdmin[Annotation]):
     list_display = ("id", "project", "item", "annotator_pseudonym", "value", "withdrawn")
     list_filter = ("withdrawn",)
     list_select_related = ("project", "item", "annotator")
@@ -100,9 +146,6 @@ class AnnotationAdmin(admin.ModelAdmin[Annotation]):
     @admin.display(description="annotator", ordering="annotator__pseudonym")
     def annotator_pseudonym(self, obj: Annotation) -> str:
         return obj.annotator.pseudonym
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
 
 @admin.register(User)

@@ -3,7 +3,8 @@
 Two projects (PrivacyAlert-style photos, hate speech in short texts), drawn and written
 here, imported through the real ingest, and labeled by simulated annotators through the
 real services: consent, survey, ``assignment_next``, ``annotation_submit``, withdrawal.
-Nothing is written to the database except through those services.
+Nothing is written to the database except through those services (and the admin's staff
+flag, which no service grants; that grant is audited too).
 
 The simulated annotators have group-dependent tendencies (``SIMULATED_EFFECTS``), so a
 disagreement analysis of the demo has real group differences to find. Every random draw
@@ -60,8 +61,6 @@ ANNOTATOR_PREFIX = "annotator"
 IMAGE_PROJECT_TITLE = "Demo: would you share this photo? (PrivacyAlert-style)"
 TEXT_PROJECT_TITLE = "Demo: hate speech in short texts"
 DEFAULT_K = 5
-# How long a worker-side import may take before the demo gives up waiting for it.
-IMPORT_WAIT_SECONDS = 120.0
 
 
 class DemoError(Exception):
@@ -82,8 +81,8 @@ class DemoOptions:
             raise DemoError("--annotators must be at most 99.")
         if not 1 <= self.images <= 2000:
             raise DemoError("--images must be between 1 and 2000.")
-        if not 1 <= self.texts <= 2000:
-            raise DemoError("--texts must be between 1 and 2000.")
+        if not 1 <= self.texts <= distinct_text_count():
+            raise DemoError(f"--texts must be between 1 and {distinct_text_count()}.")
 
     @property
     def k(self) -> int:
@@ -652,18 +651,30 @@ class DemoText:
     category: str
 
 
+def _text_variants() -> dict[str, list[str]]:
+    """Every distinct text each category's templates can give, sorted."""
+    return {
+        category: sorted(
+            {
+                template.format(g=group, t=topic)
+                for template in templates
+                for group in INVENTED_GROUPS
+                for topic in TOPICS
+            }
+        )
+        for category, (templates, _) in TEXT_CATEGORIES.items()
+    }
+
+
+def distinct_text_count() -> int:
+    return sum(len(variants) for variants in _text_variants().values())
+
+
 def texts_generate(n: int, rng: random.Random) -> list[DemoText]:
     """``n`` distinct short texts, categories mixed by ``CATEGORY_WEIGHTS``."""
-    combos: dict[str, list[str]] = {}
-    for category, (templates, _) in TEXT_CATEGORIES.items():
-        texts = {
-            template.format(g=group, t=topic)
-            for template in templates
-            for group in INVENTED_GROUPS
-            for topic in TOPICS
-        }
-        combos[category] = sorted(texts)
-        rng.shuffle(combos[category])
+    combos = _text_variants()
+    for variants in combos.values():
+        rng.shuffle(variants)
     categories = list(CATEGORY_WEIGHTS)
     weights = list(CATEGORY_WEIGHTS.values())
     result: list[DemoText] = []
@@ -884,14 +895,10 @@ def _import(project: Project, researcher: User, name: str, content: bytes) -> Im
     batch = import_batch_create(
         project=project, actor=researcher, upload=SimpleUploadedFile(name, content)
     )
-    # Without a broker the run is queued on commit, which this build's transaction defers;
-    # with one, a worker may take it first. Either way the batch's status guard makes the
-    # import happen exactly once.
+    # The run is enqueued on commit, which the demo's one transaction defers to its end,
+    # and no worker can see the uncommitted batch: run it here. The enqueued run then
+    # finds the batch done and does nothing (its status guard).
     batch = import_batch_run(batch_id=batch.pk)
-    deadline = time.monotonic() + IMPORT_WAIT_SECONDS
-    while batch.status == ImportBatch.Status.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.5)
-        batch.refresh_from_db()
     if batch.status != ImportBatch.Status.DONE:
         problems = "; ".join(describe_error(error) for error in batch.errors[:5])
         raise DemoError(f"Importing {name} ended {batch.status}: {problems}")

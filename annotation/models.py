@@ -110,10 +110,14 @@ class Item(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "external_id"], name="item_external_id_unique"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="item_external_id_unique"
+            ),
         ]
         indexes = [
-            models.Index(fields=["project", "slots_taken", "shuffle_key"], name="item_assignment_idx"),
+            models.Index(
+                fields=["project", "slots_taken", "shuffle_key"], name="item_assignment_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -128,7 +132,9 @@ class ImportBatch(TimeStampedModel):
         FAILED = "failed", "Failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     original_name = models.CharField(max_length=255)
     upload = models.FileField(upload_to="imports/", blank=True, max_length=300)
     server_path = models.CharField(max_length=500, blank=True)
@@ -180,7 +186,9 @@ class Assignment(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["project", "status", "expires_at"], name="assignment_expiry_idx"),
-            models.Index(fields=["annotator", "project", "status"], name="assignment_annotator_idx"),
+            models.Index(
+                fields=["annotator", "project", "status"], name="assignment_annotator_idx"
+            ),
         ]
 
 
@@ -214,6 +222,9 @@ class AnnotationEdit(models.Model):
     previous_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     previous_rationale = models.TextField(blank=True)
     edited_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"edit of annotation {self.annotation_id} at {self.edited_at:%Y-%m-%d %H:%M}"
 
 
 __all__ = [

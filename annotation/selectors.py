@@ -177,7 +177,8 @@ def project_progress(*, project: Project) -> ProjectProgress:
     if unlabeled:
         histogram[0] = unlabeled
     labels = Annotation.objects.filter(project=project).aggregate(
-        active=Count("id", filter=Q(withdrawn=False)), withdrawn=Count("id", filter=Q(withdrawn=True))
+        active=Count("id", filter=Q(withdrawn=False)),
+        withdrawn=Count("id", filter=Q(withdrawn=True)),
     )
     enrolments = Enrolment.objects.filter(project=project).aggregate(
         active=Count("id", filter=Q(withdrawn_at__isnull=True)),

@@ -33,6 +33,7 @@ from provenance.models import ConsentRecord
 from provenance.services import audit_record, consent_record_create, consent_record_withdraw
 
 CANDIDATE_POOL = 8
+MAX_CLAIM_ROUNDS = 20
 CONSENT_PURPOSES = ["annotation", "research-publication", "dataset-release-pseudonymised"]
 
 
@@ -224,9 +225,11 @@ def enrolment_create(*, project: Project, annotator: User, method: str = "web-fo
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
     with transaction.atomic():
-        existing = Enrolment.objects.select_for_update().filter(
-            project=project, annotator=annotator
-        ).first()
+        existing = (
+            Enrolment.objects.select_for_update()
+            .filter(project=project, annotator=annotator)
+            .first()
+        )
         if existing is not None:
             if existing.withdrawn_at is not None:
                 raise Conflict(
@@ -284,11 +287,15 @@ def enrolment_withdraw(*, enrolment: Enrolment, actor: User) -> Enrolment:
     now = timezone.now()
     open_items = list(
         Assignment.objects.filter(
-            project_id=locked.project_id, annotator_id=locked.annotator_id, status=Assignment.Status.OPEN
+            project_id=locked.project_id,
+            annotator_id=locked.annotator_id,
+            status=Assignment.Status.OPEN,
         ).values_list("item_id", flat=True)
     )
     Assignment.objects.filter(
-        project_id=locked.project_id, annotator_id=locked.annotator_id, status=Assignment.Status.OPEN
+        project_id=locked.project_id,
+        annotator_id=locked.annotator_id,
+        status=Assignment.Status.OPEN,
     ).update(status=Assignment.Status.CANCELLED)
     labeled_items = list(
         Annotation.objects.filter(
@@ -350,28 +357,52 @@ def assignments_expire(*, project_id: int, limit: int = 500) -> int:
     return expired
 
 
-def _candidate_items(project: Project, annotator: User) -> list[int]:
-    """A few items at the lowest fill level, from a random point in the shuffle order."""
+def _candidate_items(
+    project: Project, annotator: User, *, skip_locked: bool, limit: int
+) -> list[int]:
+    """Items this annotator may still take: least-labeled first, from a random point in
+    the shuffle order within each fill level.
+
+    With ``skip_locked`` the returned rows are locked and rows that other transactions
+    hold (they are claiming them right now) are passed over, moving on to the next fill
+    level if a whole level is held. Without it nothing is locked.
+    """
     k = project.annotations_per_item
     seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
         status=Assignment.Status.EXPIRED
     )
     pool = Item.objects.filter(project=project, slots_taken__lt=k).filter(~Exists(seen))
-    lowest = pool.order_by("slots_taken", "shuffle_key").values_list("slots_taken", flat=True).first()
+    lowest = (
+        pool.order_by("slots_taken", "shuffle_key").values_list("slots_taken", flat=True).first()
+    )
     if lowest is None:
         return []
-    level = pool.filter(slots_taken=lowest)
     pivot = random.random()  # noqa: S311 - load spreading, not security
-    skip_locked = supports_skip_locked()
     ids: list[int] = []
-    for part in (level.filter(shuffle_key__gte=pivot), level.filter(shuffle_key__lt=pivot)):
-        queryset = part.order_by("shuffle_key")
-        if skip_locked:
-            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        ids.extend(queryset.values_list("pk", flat=True)[: CANDIDATE_POOL - len(ids)])
-        if len(ids) >= CANDIDATE_POOL:
-            break
+    for level in range(lowest, k):
+        at_level = pool.filter(slots_taken=level)
+        for part in (
+            at_level.filter(shuffle_key__gte=pivot),
+            at_level.filter(shuffle_key__lt=pivot),
+        ):
+            queryset = part.order_by("shuffle_key")
+            if skip_locked:
+                queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+            ids.extend(queryset.values_list("pk", flat=True)[: limit - len(ids)])
+            if len(ids) >= limit:
+                return ids
+        if ids:
+            return ids
     return ids
+
+
+def _claim(project: Project, item_id: int) -> bool:
+    """Take one slot if the item still has one: evaluated by the database on the locked row."""
+    return bool(
+        Item.objects.filter(pk=item_id, slots_taken__lt=project.annotations_per_item).update(
+            slots_taken=F("slots_taken") + 1
+        )
+    )
 
 
 @atomic_with_retry()
@@ -380,6 +411,9 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
 
     Never more than k slots per item: the slot is claimed by a conditional UPDATE that the
     database evaluates on the locked row, so concurrent callers cannot over-fill an item.
+    ``None`` means none is left, not that the remaining ones were busy: rows other callers
+    are claiming are first skipped (no waiting), then waited for before giving up, since
+    such a row may still have a free slot once its holder commits.
     """
     project = Project.objects.get(pk=project.pk)
     if project.status != ProjectStatus.OPEN:
@@ -397,18 +431,31 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
         return current
     assignments_expire(project_id=project.pk)
     expires_at = now + timedelta(seconds=project.assignment_ttl_seconds)
-    for item_id in _candidate_items(project, annotator):
-        claimed = Item.objects.filter(
-            pk=item_id, slots_taken__lt=project.annotations_per_item
-        ).update(slots_taken=F("slots_taken") + 1)
-        if not claimed:
-            continue
-        assignment, _ = Assignment.objects.update_or_create(
-            item_id=item_id,
-            annotator=annotator,
-            defaults={"project": project, "status": Assignment.Status.OPEN, "expires_at": expires_at},
-        )
-        return Assignment.objects.select_related("item").get(pk=assignment.pk)
+    passes = (
+        ((True, 1), (False, CANDIDATE_POOL))
+        if supports_skip_locked()
+        else ((False, CANDIDATE_POOL),)
+    )
+    for skip_locked, limit in passes:
+        # Each failed claim means an item filled up meanwhile and leaves the pool, so a
+        # few rounds suffice; the bound only guards against endless churn.
+        for _round in range(MAX_CLAIM_ROUNDS):
+            candidates = _candidate_items(project, annotator, skip_locked=skip_locked, limit=limit)
+            if not candidates:
+                break
+            for item_id in candidates:
+                if not _claim(project, item_id):
+                    continue
+                assignment, _ = Assignment.objects.update_or_create(
+                    item_id=item_id,
+                    annotator=annotator,
+                    defaults={
+                        "project": project,
+                        "status": Assignment.Status.OPEN,
+                        "expires_at": expires_at,
+                    },
+                )
+                return Assignment.objects.select_related("item").get(pk=assignment.pk)
     return None
 
 
@@ -434,20 +481,30 @@ class SubmitResult:
 
 
 def _clean_answer(
-    project: Project, value: Any, confidence: int | None, rationale: str
+    project: Project, value: Any, confidence: object, rationale: str
 ) -> tuple[Any, int | None, str]:
+    # ``confidence`` is typed ``object``: callers pass what a client sent, checked here.
     try:
         clean_value = project_schema(project).validate(value)
     except SchemaError as error:
         raise ValidationFailed(str(error), code="invalid_label") from error
-    if confidence is not None and (
-        isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5
-    ):
-        raise ValidationFailed("Confidence must be an integer from 1 to 5.", code="invalid_confidence")
+    clean_confidence: int | None = None
+    if confidence is not None:
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int)
+            or not 1 <= confidence <= 5
+        ):
+            raise ValidationFailed(
+                "Confidence must be an integer from 1 to 5.", code="invalid_confidence"
+            )
+        clean_confidence = confidence
     rationale = (rationale or "").strip()
     if len(rationale) > 5000:
-        raise ValidationFailed("Rationale is longer than 5000 characters.", code="invalid_rationale")
-    return clean_value, confidence, rationale
+        raise ValidationFailed(
+            "Rationale is longer than 5000 characters.", code="invalid_rationale"
+        )
+    return clean_value, clean_confidence, rationale
 
 
 @atomic_with_retry()
@@ -471,7 +528,12 @@ def annotation_submit(
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
     clean_value, confidence, rationale = _clean_answer(project, value, confidence, rationale)
-    if time_spent_ms is not None and (not isinstance(time_spent_ms, int) or time_spent_ms < 0):
+    raw_time_spent: object = time_spent_ms  # checked as sent, whatever the annotation says
+    if raw_time_spent is not None and (
+        isinstance(raw_time_spent, bool)
+        or not isinstance(raw_time_spent, int)
+        or raw_time_spent < 0
+    ):
         raise ValidationFailed("time_spent_ms must be a non-negative integer.")
 
     existing = Annotation.objects.filter(item=item, annotator=annotator).first()
@@ -591,4 +653,3 @@ __all__ = [
     "user_create",
     "user_role_set",
 ]
-

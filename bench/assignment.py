@@ -106,7 +106,8 @@ class Samples:
     submit_ms: list[float] = field(default_factory=list)
     total_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
-    exhausted: int = 0
+    # Annotators told "no item left" (assignment_next returned None).
+    exhausted: list[int] = field(default_factory=list)
 
     def extend(self, other: "Samples") -> None:
         self.next_ms += other.next_ms
@@ -232,7 +233,7 @@ def client_loop(
                 continue
             t1 = time.perf_counter()
             if assignment is None:
-                samples.exhausted += 1
+                samples.exhausted.append(annotator.pk)
                 break
             label_index += 1
             try:
@@ -326,8 +327,8 @@ class Check:
     lines: list[str]
 
 
-def check_correctness(project: Any, submitted: int, before: int) -> Check:
-    from django.db.models import Count, F, Q
+def check_correctness(project: Any, submitted: int, before: int, exhausted: list[int]) -> Check:
+    from django.db.models import Count, Exists, F, OuterRef, Q
 
     from annotation.models import Annotation, Assignment, Item
 
@@ -359,13 +360,25 @@ def check_correctness(project: Any, submitted: int, before: int) -> Check:
         .exclude(slots_taken=F("open_assignments") + F("labels"))
         .count()
     )
+    # Nothing frees a slot during the run (no skip, withdrawal or expiry), so an item with
+    # room now had room when an annotator was told none was left.
+    falsely_exhausted = 0
+    for annotator_id in exhausted:
+        seen = Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator_id).exclude(
+            status=Assignment.Status.EXPIRED
+        )
+        open_to_them = Item.objects.filter(project=project, slots_taken__lt=k).filter(~Exists(seen))
+        falsely_exhausted += open_to_them.exists()
     lines = [
         f"  items with more than k={k} labels: {over_full}",
         f"  duplicate (item, annotator) labels: {duplicates}",
         f"  submissions acknowledged {submitted}, new rows stored {stored}",
         f"  items whose slots_taken != open assignments + labels: {mismatched}",
+        f"  clients told no item is left while items were still open to them: "
+        f"{falsely_exhausted} of {len(exhausted)}",
     ]
-    ok = over_full == 0 and duplicates == 0 and stored == submitted and mismatched == 0
+    ok = (over_full, duplicates, mismatched, falsely_exhausted) == (0, 0, 0, 0)
+    ok = ok and stored == submitted
     return Check(ok, lines)
 
 
@@ -412,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     throughput = len(concurrent.total_ms) / elapsed
     print(f"  throughput     {throughput:8.1f} next+submit/s over {elapsed:.1f} s")
     if concurrent.exhausted:
-        print(f"  clients that ran out of items: {concurrent.exhausted}")
+        print(f"  clients told no item is left: {len(concurrent.exhausted)}")
     if baseline.total_ms and concurrent.total_ms:
         ratio = percentile(concurrent.total_ms, 0.5) / percentile(baseline.total_ms, 0.5)
         print(
@@ -426,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {count} x {message}")
 
     submitted = len(baseline.total_ms) + len(concurrent.total_ms)
-    check = check_correctness(project, submitted, before)
+    exhausted = baseline.exhausted + concurrent.exhausted
+    check = check_correctness(project, submitted, before, exhausted)
     print(f"\nCorrectness: {'OK' if check.ok else 'FAILED'}")
     for line in check.lines:
         print(line)

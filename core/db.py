@@ -21,9 +21,10 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 def is_retryable(error: BaseException) -> bool:
     cause = error.__cause__ or error
-    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES or getattr(
-        cause, "pgcode", None
-    ) in RETRYABLE_SQLSTATES
+    return (
+        getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+        or getattr(cause, "pgcode", None) in RETRYABLE_SQLSTATES
+    )
 
 
 def atomic_with_retry(attempts: int = 5) -> Callable[[Callable[P, R]], Callable[P, R]]:

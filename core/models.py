@@ -56,3 +56,6 @@ class LoginFailureCounter(models.Model):
     key = models.CharField(max_length=200, unique=True)
     window_started_at = models.DateTimeField()
     failures = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures} failures"

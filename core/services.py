@@ -35,9 +35,9 @@ def login_failure_record(*, keys: list[str]) -> None:
     since = now - _window()
     for key in keys:
         with transaction.atomic():
-            updated = LoginFailureCounter.objects.filter(key=key, window_started_at__gte=since).update(
-                failures=F("failures") + 1
-            )
+            updated = LoginFailureCounter.objects.filter(
+                key=key, window_started_at__gte=since
+            ).update(failures=F("failures") + 1)
             if updated:
                 continue
             # No live window: start one (or restart an expired one).

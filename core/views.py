@@ -44,10 +44,14 @@ class ThrottledLoginView(auth_views.LoginView):
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
-    return render(request, "core/error.html", {"status": 404, "message": "Page not found."}, status=404)
+    return render(
+        request, "core/error.html", {"status": 404, "message": "Page not found."}, status=404
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Internal server error."), status=500)
-    return render(request, "core/error.html", {"status": 500, "message": "Server error."}, status=500)
+    return render(
+        request, "core/error.html", {"status": 500, "message": "Server error."}, status=500
+    )

@@ -8,7 +8,7 @@ import functools
 import re
 from collections.abc import Iterable
 
-from license_expression import ExpressionError, Licensing, LicenseSymbol, get_spdx_licensing
+from license_expression import LicenseSymbol, Licensing, get_spdx_licensing
 
 # SPDX's own words for "the license is not known": kept as is, reported as unknown.
 UNKNOWN = "NOASSERTION"
@@ -44,9 +44,10 @@ def parse(expression: str, *, custom_refs: Iterable[str] = ()) -> str:
     licensing = _licensing_with(refs) if refs else _spdx()
     try:
         info = licensing.validate(text)
-    except (ExpressionError, AttributeError, TypeError) as error:
-        # license-expression raises AttributeError from inside its own error path on some
-        # malformed inputs (e.g. a trailing operator); both mean "malformed".
+    except Exception as error:
+        # license-expression and boolean.py raise assorted errors from inside their own
+        # parsers on malformed input (IndexError for "()", AttributeError for a trailing
+        # operator, AssertionError for "( or MIT"); every one of them means "malformed".
         raise ValueError(f"Malformed license expression {text!r}.") from error
     if info.errors:
         raise ValueError(f"Invalid license expression {text!r}: {'; '.join(info.errors)}.")

@@ -61,6 +61,9 @@ class AuditChainHead(models.Model):
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="")
 
+    def __str__(self) -> str:
+        return f"audit chain head #{self.last_seq}"
+
 
 class AuditEvent(models.Model):
     """An append-only governance event; ``hash`` covers the fields and the previous hash."""

@@ -6,9 +6,9 @@ An app imports only apps below it, and from them only ``services``, ``selectors`
 ``models`` and ``signals`` (a higher app connects receivers to a lower app's signals).
 ``core`` is the shared kernel (base models, error type, API plumbing) and may be imported
 whole; ``config`` wires everything and may import anything. The pure cores
-(``annotation.agreement``, ``ml.engine``) and the pure rule modules
-(``annotation.schemas``, ``annotation.surveys``, ``provenance.licenses``) import no framework and no Django-backed module,
-so any app may use them as plain libraries. Imports inside functions and under
+(``annotation.agreement``, ``ml.engine``) and the pure rule modules (``annotation.schemas``,
+``annotation.surveys``, ``provenance.licenses``) import no framework and no Django-backed
+module, so any app may use them as plain libraries. Imports inside functions and under
 ``TYPE_CHECKING`` count too. import-linter checks the same layers, transitively.
 """
 

@@ -16,6 +16,7 @@ from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import Role
 from tests.factories import PASSWORD, make_open_project, make_user
 
+CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("artifacts/browser/labeling-page.png")
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 # Keys pressed for the three items, and the hate-speech preset values they stand for.
@@ -24,6 +25,7 @@ KEYS_AND_VALUES = [("1", "hateful"), ("2", "offensive"), ("3", "neither")]
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Chromium at {CHROMIUM}")
 @pytest.mark.django_db(transaction=True)
 def test_browser_annotator_labels_three_items_with_keyboard(live_server, chromium_browser):
     project = make_open_project(3, k=1, survey=DEFAULT_SURVEY, title="Browser campaign")

@@ -10,11 +10,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -122,14 +125,12 @@ def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss() 
             )
         return results
 
-    run = run_at_once([lambda a=a: label_until_done(a) for a in annotators])
+    run = run_at_once([partial(label_until_done, a) for a in annotators])
 
     assert run.errors == []
     results = [result for outcome in run.outcomes for result in outcome.value]
     assert all(result.created for result in results)
-    per_item = Counter(
-        Annotation.objects.filter(project=project).values_list("item_id", flat=True)
-    )
+    per_item = Counter(Annotation.objects.filter(project=project).values_list("item_id", flat=True))
     assert max(per_item.values()) <= k
     pairs = list(Annotation.objects.filter(project=project).values_list("item_id", "annotator_id"))
     assert len(pairs) == len(set(pairs))
@@ -142,6 +143,36 @@ def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss() 
     assert not Assignment.objects.filter(project=project, status=Assignment.Status.OPEN).exists()
     assert_slots_consistent(project)
     assert audit_chain_verify().ok
+
+
+def test_assignment_next_concurrent_expiry_frees_each_abandoned_slot_once() -> None:
+    n_items, k = 20, 2
+    project = make_open_project(n_items, k=k)
+    ghosts = [make_enrolled_annotator(project) for _ in range(12)]
+    for ghost in ghosts:
+        assert assignment_next(project=project, annotator=ghost) is not None
+    # The ghosts walk away: every one of their assignments is past its expiry.
+    Assignment.objects.filter(annotator__in=ghosts).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    workers = [make_enrolled_annotator(project) for _ in range(16)]
+
+    def label_until_done(annotator: User) -> int:
+        done = 0
+        while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
+            annotation_submit(annotator=annotator, item=assignment.item, value=NEITHER)
+            done += 1
+        return done
+
+    run = run_at_once([partial(label_until_done, a) for a in workers])
+
+    assert run.errors == []
+    assert sum(outcome.value for outcome in run.outcomes) == n_items * k
+    statuses = set(Assignment.objects.filter(annotator__in=ghosts).values_list("status", flat=True))
+    assert statuses == {Assignment.Status.EXPIRED}
+    per_item = Counter(Annotation.objects.filter(project=project).values_list("item_id", flat=True))
+    assert set(per_item.values()) == {k} and len(per_item) == n_items
+    assert_slots_consistent(project)
 
 
 def test_annotation_unique_constraint_refuses_second_row() -> None:
@@ -178,7 +209,7 @@ def test_annotation_submit_50_concurrent_same_pair_one_row_rest_replay_or_confli
 
     run = run_at_once(
         [
-            lambda value=value: annotation_submit(annotator=annotator, item=item, value=value)
+            partial(annotation_submit, annotator=annotator, item=item, value=value)
             for value in values
         ]
     )
@@ -214,7 +245,7 @@ def test_annotation_api_50_concurrent_same_pair_one_row_zero_5xx() -> None:
         )
         return response.status_code, response.json()
 
-    run = run_at_once([lambda value=value: post(value) for value in values])
+    run = run_at_once([partial(post, value) for value in values])
 
     assert run.errors == []
     statuses = Counter(status for status, _ in (o.value for o in run.outcomes))
@@ -251,11 +282,9 @@ def test_annotation_submit_racing_withdraw_consistent_and_both_audited() -> None
     for annotator, assignment in pairs:
         enrolment = Enrolment.objects.get(project=project, annotator=annotator)
         tasks.append(
-            lambda a=annotator, i=assignment.item: annotation_submit(
-                annotator=a, item=i, value=HATEFUL
-            )
+            partial(annotation_submit, annotator=annotator, item=assignment.item, value=HATEFUL)
         )
-        tasks.append(lambda a=annotator, e=enrolment: enrolment_withdraw(enrolment=e, actor=a))
+        tasks.append(partial(enrolment_withdraw, enrolment=enrolment, actor=annotator))
     run = run_at_once(tasks)
 
     submitted = 0

@@ -99,7 +99,7 @@ def world() -> World:
     )
 
 
-def ids(projects) -> set[int]:  # type: ignore[no-untyped-def]
+def ids(projects) -> set[int]:
     return {project.pk for project in projects}
 
 
@@ -335,7 +335,9 @@ def test_project_progress_scripted_scenario() -> None:
     assert progress.percent_complete == 50.0
     assert progress.as_dict()["labels_per_item"] == {"2": 2, "3": 2}
 
-    enrolment_withdraw(enrolment=Enrolment.objects.get(project=project, annotator=third), actor=third)
+    enrolment_withdraw(
+        enrolment=Enrolment.objects.get(project=project, annotator=third), actor=third
+    )
     progress = project_progress(project=project)
     assert progress.labels == 6
     assert progress.labels_withdrawn == 4

@@ -466,7 +466,9 @@ def test_assignment_next_never_same_item_twice_and_none_when_exhausted() -> None
     project = make_open_project(7, k=2)
     annotator = make_enrolled_annotator(project)
     labeled = label_all(project, annotator)
-    assert sorted(labeled) == sorted(Item.objects.filter(project=project).values_list("pk", flat=True))
+    assert sorted(labeled) == sorted(
+        Item.objects.filter(project=project).values_list("pk", flat=True)
+    )
     assert assignment_next(project=project, annotator=annotator) is None
     assert Annotation.objects.filter(annotator=annotator).count() == 7
 
@@ -716,8 +718,12 @@ def test_annotation_submit_identical_replay_idempotent() -> None:
     annotator = make_enrolled_annotator(project)
     assignment = assignment_next(project=project, annotator=annotator)
     assert assignment is not None
-    first = annotation_submit(annotator=annotator, item=assignment.item, value=HATEFUL, confidence=3)
-    again = annotation_submit(annotator=annotator, item=assignment.item, value=HATEFUL, confidence=3)
+    first = annotation_submit(
+        annotator=annotator, item=assignment.item, value=HATEFUL, confidence=3
+    )
+    again = annotation_submit(
+        annotator=annotator, item=assignment.item, value=HATEFUL, confidence=3
+    )
     assert first.created and not again.created
     assert again.annotation.pk == first.annotation.pk
     assert Annotation.objects.count() == 1
@@ -854,9 +860,9 @@ def test_enrolment_withdraw_marks_labels_cancels_work_releases_slots_and_audits(
         assert annotation.withdrawn
         assert annotation.withdrawn_at == enrolment.withdrawn_at
     assert Assignment.objects.get(pk=open_assignment.pk).status == Assignment.Status.CANCELLED
-    assert list(Item.objects.filter(project=project).values_list("slots_taken", flat=True)) == [
-        0
-    ] * 4
+    assert (
+        list(Item.objects.filter(project=project).values_list("slots_taken", flat=True)) == [0] * 4
+    )
     consent = ConsentRecord.objects.get(pk=enrolment.consent_id)
     assert consent.withdrawn_at is not None
     (event,) = events("enrolment.withdraw")

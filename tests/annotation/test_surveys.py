@@ -78,7 +78,7 @@ def test_parse_definition_invalid_raises_survey_error(data: Any, message: str) -
 
 def test_validate_answers_prefer_not_to_say_accepted_for_every_choice_question() -> None:
     questions = parse_definition(DEFAULT_SURVEY) + QUESTIONS
-    answers = {q.key: PREFER_NOT_TO_SAY for q in questions if q.kind == "single"}
+    answers: dict[str, Any] = {q.key: PREFER_NOT_TO_SAY for q in questions if q.kind == "single"}
     answers["languages"] = [PREFER_NOT_TO_SAY]
     assert validate_answers(questions, answers) == answers
 

@@ -10,13 +10,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from annotation.admin import ChorusUserAdmin
+from annotation.admin import ChorusUserAdmin, ProjectAdmin
 from annotation.models import (
     Annotation,
     AnnotationEdit,
     Assignment,
     Enrolment,
     Item,
+    Project,
     ProjectStatus,
 )
 from annotation.services import (
@@ -794,6 +795,23 @@ def test_admin_user_role_change_goes_through_audited_service():
     event = AuditEvent.objects.get(action="user.role_change", object_id=str(target.pk))
     assert event.payload["from"] == Role.ANNOTATOR and event.payload["to"] == Role.AUDITOR
     assert event.actor_id == staff.pk
+
+
+def test_admin_project_edit_goes_through_audited_update_and_nothing_is_deletable(project):
+    staff = make_user(Role.RESEARCHER, is_staff=True, is_superuser=True)
+    request = RequestFactory().post("/admin/")
+    request.user = staff
+    project_admin = ProjectAdmin(Project, admin_site)
+    project.title = "Renamed by staff"
+    form = SimpleNamespace(changed_data=["title"], cleaned_data={"title": "Renamed by staff"})
+    project_admin.save_model(request, project, cast(Any, form), change=True)
+    project.refresh_from_db()
+    assert project.title == "Renamed by staff"
+    assert AuditEvent.objects.filter(action="project.update", object_id=str(project.pk)).exists()
+    assert not project_admin.has_delete_permission(request, project)
+    assert not project_admin.has_add_permission(request)
+    project_transition(project=project, actor=project.owner, status=ProjectStatus.CLOSED)
+    assert not project_admin.has_change_permission(request, project)
 
 
 def test_admin_changelists_render_for_staff_with_pseudonyms(project, annotator):

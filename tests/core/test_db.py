@@ -166,9 +166,7 @@ def test_atomic_with_retry_real_deadlock_both_transactions_commit_once() -> None
 
         return lock_both
 
-    errors = run_threads(
-        locker("forward", (first, second)), locker("backward", (second, first))
-    )
+    errors = run_threads(locker("forward", (first, second)), locker("backward", (second, first)))
     assert errors == []
     # PostgreSQL aborted one of them (40P01); it ran again and committed once.
     assert sorted(attempts.values()) == [1, 2]

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         report = audit_chain_verify()
         if report.ok:
-            self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {report.events_checked} events."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Audit chain intact: {report.events_checked} events.")
+            )
             return
         raise CommandError(
             f"Audit chain broken at event #{report.first_broken_seq}: {report.reason} "
