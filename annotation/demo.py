@@ -74,6 +74,15 @@ class DemoOptions:
     texts: int = 120
     seed: int = 7
 
+    @property
+    def late_images(self) -> int:
+        """Images imported after the crowd is done, left for people trying the demo."""
+        return max(1, self.images // 8)
+
+    @property
+    def late_texts(self) -> int:
+        return max(1, self.texts // 8)
+
     def validate(self) -> None:
         if self.annotators < 2:
             raise DemoError("--annotators must be at least 2 (one of them withdraws).")
@@ -81,8 +90,9 @@ class DemoOptions:
             raise DemoError("--annotators must be at most 99.")
         if not 1 <= self.images <= 2000:
             raise DemoError("--images must be between 1 and 2000.")
-        if not 1 <= self.texts <= distinct_text_count():
-            raise DemoError(f"--texts must be between 1 and {distinct_text_count()}.")
+        most_texts = distinct_text_count() - self.late_texts
+        if not 1 <= self.texts <= most_texts:
+            raise DemoError(f"--texts must be between 1 and {most_texts}.")
 
     @property
     def k(self) -> int:
@@ -489,8 +499,8 @@ def _attribution(creator: str, license_expression: str, source_name: str) -> str
     return f'"{creator}", via {source_name}, {license_expression}'
 
 
-def images_archive(n: int, rng: random.Random) -> tuple[bytes, list[DemoImage]]:
-    """A zip of ``n`` drawn images with ``manifest.csv`` at its root."""
+def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes, list[DemoImage]]:
+    """A zip of ``n`` drawn images (numbered from ``start``) with ``manifest.csv`` at its root."""
     kinds = _balanced(tuple(SCENE_PRIVACY), n, rng)
     manifest = io.StringIO()
     writer = csv.writer(manifest, lineterminator="\n")
@@ -501,7 +511,7 @@ def images_archive(n: int, rng: random.Random) -> tuple[bytes, list[DemoImage]]:
     images: list[DemoImage] = []
     archive_bytes = io.BytesIO()
     with zipfile.ZipFile(archive_bytes, "w", zipfile.ZIP_STORED) as archive:
-        for index, kind in enumerate(kinds):
+        for index, kind in enumerate(kinds, start=start):
             license_expression, source_name, source_url, creator = _license_source_creator(
                 index, rng, IMAGE_LICENSES, IMAGE_SOURCES
             )
@@ -907,7 +917,7 @@ def _import(project: Project, researcher: User, name: str, content: bytes) -> Im
 
 def _create_projects(
     researcher: User, options: DemoOptions, rng: random.Random, log: Log
-) -> tuple[Project, Project, list[DemoImage], list[DemoText]]:
+) -> tuple[Project, Project, list[DemoImage], list[DemoText], list[DemoText]]:
     image_project = project_create(
         owner=researcher,
         preset="privacy_alert",
@@ -959,12 +969,33 @@ def _create_projects(
     )
     archive, images = images_archive(options.images, rng)
     _import(image_project, researcher, "demo-photos.zip", archive)
-    texts = texts_generate(options.texts, rng)
+    all_texts = texts_generate(options.texts + options.late_texts, rng)
+    texts, late_texts = all_texts[: options.texts], all_texts[options.texts :]
     _import(text_project, researcher, "demo-texts.csv", texts_csv(texts, rng))
     log(f"Imported {len(images)} drawn images and {len(texts)} texts through ingest.")
     for project in (image_project, text_project):
         project_transition(project=project, actor=researcher, status=ProjectStatus.OPEN)
-    return image_project, text_project, images, texts
+    return image_project, text_project, images, texts, late_texts
+
+
+def _import_late_arrivals(
+    *,
+    researcher: User,
+    image_project: Project,
+    text_project: Project,
+    late_texts: Sequence[DemoText],
+    options: DemoOptions,
+    rng: random.Random,
+    log: Log,
+) -> None:
+    """A second batch per project after the crowd is done: work left for a human to try."""
+    archive, late_images = images_archive(options.late_images, rng, start=options.images)
+    _import(image_project, researcher, "demo-photos-late.zip", archive)
+    _import(text_project, researcher, "demo-texts-late.csv", texts_csv(late_texts, rng))
+    log(
+        f"Imported {len(late_images)} more images and {len(late_texts)} more texts, "
+        "unlabeled: sign in as any annotator to label them."
+    )
 
 
 @dataclass
@@ -1111,7 +1142,9 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
     report = DemoReport()
     with transaction.atomic():
         researcher, annotators = _create_people(personas, log)
-        image_project, text_project, images, texts = _create_projects(researcher, options, rng, log)
+        image_project, text_project, images, texts, late_texts = _create_projects(
+            researcher, options, rng, log
+        )
         crowd = list(zip(personas, annotators, strict=True))
         targets = {
             image_project.pk: options.images * options.k,
@@ -1138,6 +1171,15 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
         surveys = {id(c): _enrol(c, rng) for c in campaigns}
         log("Annotators consented; most answered the survey. Labeling through the services...")
         _run_labeling(campaigns, options, rng)
+        _import_late_arrivals(
+            researcher=researcher,
+            image_project=image_project,
+            text_project=text_project,
+            late_texts=late_texts,
+            options=options,
+            rng=rng,
+            log=log,
+        )
         _image_checks(image_project, report)
         for campaign in campaigns:
             project = campaign.project

@@ -224,18 +224,21 @@ def enrolment_create(*, project: Project, annotator: User, method: str = "web-fo
         raise PermissionDenied("Only annotators can enrol in a project.", code="not_annotator")
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
+    existing = Enrolment.objects.filter(project=project, annotator=annotator).first()
+    if existing is None:
+        try:
+            return _enrolment_record(project=project, annotator=annotator, method=method)
+        except IntegrityError:
+            # A concurrent request (a double click) enrolled first: its consent stands and
+            # this one's consent record was rolled back with the failed insert.
+            existing = Enrolment.objects.get(project=project, annotator=annotator)
+    if existing.withdrawn_at is not None:
+        raise Conflict("You withdrew from this project; you cannot rejoin it.", code="withdrawn")
+    return existing
+
+
+def _enrolment_record(*, project: Project, annotator: User, method: str) -> Enrolment:
     with transaction.atomic():
-        existing = (
-            Enrolment.objects.select_for_update()
-            .filter(project=project, annotator=annotator)
-            .first()
-        )
-        if existing is not None:
-            if existing.withdrawn_at is not None:
-                raise Conflict(
-                    "You withdrew from this project; you cannot rejoin it.", code="withdrawn"
-                )
-            return existing
         consent = consent_record_create(
             subject=annotator,
             subject_kind=ConsentRecord.SubjectKind.ANNOTATOR,
@@ -244,13 +247,7 @@ def enrolment_create(*, project: Project, annotator: User, method: str = "web-fo
             purposes=CONSENT_PURPOSES,
             method=method,
         )
-        try:
-            with transaction.atomic():
-                enrolment = Enrolment.objects.create(
-                    project=project, annotator=annotator, consent=consent
-                )
-        except IntegrityError as error:
-            raise Conflict("Already enrolled.", code="already_enrolled") from error
+        enrolment = Enrolment.objects.create(project=project, annotator=annotator, consent=consent)
         audit_record(
             actor=annotator,
             action="enrolment.consent",

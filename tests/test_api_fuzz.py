@@ -40,11 +40,6 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(params=IDENTITIES)
 def identity(request: pytest.FixtureRequest) -> str:
     return str(request.param)

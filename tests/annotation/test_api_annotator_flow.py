@@ -14,11 +14,6 @@ from tests.factories import make_enrolled_annotator, make_open_project, make_use
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:

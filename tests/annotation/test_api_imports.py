@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 CSV = b"external_id,text,license\nx1,hello there,CC-BY-4.0\nx2,another text,CC0-1.0\n"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def media_root(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db
 PROJECTS_URL = "/api/v1/projects/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:

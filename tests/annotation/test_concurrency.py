@@ -27,24 +27,19 @@ from annotation.services import (
     SubmitResult,
     annotation_submit,
     assignment_next,
+    enrolment_create,
     enrolment_withdraw,
 )
 from core.errors import Conflict, PermissionDenied
-from core.models import User
+from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import audit_chain_verify
-from tests.factories import make_enrolled_annotator, make_open_project
+from tests.factories import make_enrolled_annotator, make_open_project, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 JOIN_TIMEOUT_S = 240
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # Every factory user gets a password; the production hasher is slow by design.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass
@@ -323,3 +318,20 @@ def test_annotation_submit_racing_withdraw_consistent_and_both_audited() -> None
     report = audit_chain_verify()
     assert report.ok, report.reason
     print(f"submit won {submitted} of {rounds} races")  # noqa: T201 - shown with -s
+
+
+# ---------------------------------------------------------------- enrolment double click
+
+
+def test_enrolment_create_concurrent_same_annotator_one_enrolment_one_consent() -> None:
+    project = make_open_project(2)
+    annotator = make_user(Role.ANNOTATOR)
+
+    run = run_at_once([partial(enrolment_create, project=project, annotator=annotator)] * 8)
+
+    assert run.errors == []
+    (enrolment,) = Enrolment.objects.filter(project=project, annotator=annotator)
+    assert {o.value.pk for o in run.outcomes} == {enrolment.pk}
+    assert ConsentRecord.objects.filter(subject=annotator).count() == 1
+    assert AuditEvent.objects.filter(action="enrolment.consent").count() == 1
+    assert audit_chain_verify().ok

@@ -18,6 +18,7 @@ from annotation.demo import (
     IMAGE_PROJECT_TITLE,
     OFFENSIVE_REGION,
     TEXT_PROJECT_TITLE,
+    DemoOptions,
     Persona,
     hate_label,
     images_archive,
@@ -71,16 +72,22 @@ def test_create_demo_small_run_builds_labeled_projects_and_prints_logins(fast_pa
     projects = _demo_projects()
     assert set(projects) == {"image", "text"}
     assert all(project.status == ProjectStatus.OPEN for project in projects.values())
-    assert projects["image"].items.count() == 6
-    assert projects["text"].items.count() == 10
+    sizes = DemoOptions(images=6, texts=10)
+    assert projects["image"].items.count() == 6 + sizes.late_images
+    assert projects["text"].items.count() == 10 + sizes.late_texts
     for project in projects.values():
         k = project.annotations_per_item
         labels = Counter(
             annotations_for_analysis(project=project).values_list("item_id", flat=True)
         )
-        for item in project.items.all():
-            assert labels[item.pk] <= k
-            assert labels[item.pk] == k or not _could_still_label(item, project)
+        for item in project.items.select_related("import_batch"):
+            assert item.import_batch is not None
+            if "-late." in item.import_batch.original_name:
+                # Imported after the crowd finished: left for a person trying the demo.
+                assert labels[item.pk] == 0 and _could_still_label(item, project)
+            else:
+                assert labels[item.pk] <= k
+                assert labels[item.pk] == k or not _could_still_label(item, project)
     for login in ("researcher", "auditor", "admin", "annotator01", "annotator06"):
         assert login in output
     assert DEMO_PASSWORD in output
@@ -151,7 +158,7 @@ def test_create_demo_reset_on_sqlite_rebuilds_from_scratch(fast_passwords):
 
     run_demo(reset=True, images=3)
 
-    assert _demo_projects()["image"].items.count() == 3
+    assert _demo_projects()["image"].items.count() == 3 + DemoOptions(images=3).late_images
     assert Project.objects.count() == 2
     assert audit_chain_verify().ok
     storage = Item._meta.get_field("image").storage

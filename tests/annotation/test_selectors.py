@@ -38,12 +38,6 @@ pytestmark = pytest.mark.django_db
 HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # Every factory user gets a password; the production hasher is slow by design.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def open_project(owner: User, n_items: int = 3, *, k: int = 3) -> Project:
     project = make_project(owner, k=k)
     add_text_items(project, n_items)

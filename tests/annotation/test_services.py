@@ -51,12 +51,6 @@ pytestmark = pytest.mark.django_db
 HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # Every factory user gets a password; the production hasher is slow by design.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("seq"))
 

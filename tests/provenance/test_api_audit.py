@@ -27,11 +27,6 @@ EVENT_FIELDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:

@@ -141,8 +141,8 @@ class Command(BaseCommand):
             cells = [cell.ljust(widths[column]) for column, cell in enumerate(row[:3])]
             write(f"  {'  '.join(cells)}  {row[3]}")
         write(
-            "  The simulated crowd fills every item to k labels, so annotators find nothing "
-            "left to label; to try the labeling page, sign in as the researcher and import "
-            "more items first."
+            "  The simulated crowd filled the first batch of each project to k labels; a "
+            "second, unlabeled batch was imported afterwards, so any annotator login has "
+            "items to label (keys 1-4 on photos, 1-3 on texts)."
         )
         write(f"\nOpen {DEMO_URL}")
