@@ -114,11 +114,11 @@ worker: $(INSTALL_STAMP) ## A local Celery worker on queues default and gpu (nee
 
 .PHONY: bench
 bench: $(INSTALL_STAMP) ## Run the assignment benchmark (on a throwaway PostgreSQL unless DATABASE_URL names one)
-	@if [ -n "$${CHORUS_BENCH_DATABASE_URL:-}" ] || [ "$${DATABASE_URL#postgres}" != "$${DATABASE_URL:-}" ]; then \
-		$(PY) bench/assignment.py $(BENCH_ARGS); \
-	else \
-		bash scripts/test-services.sh env -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND $(PY) bench/assignment.py $(BENCH_ARGS); \
-	fi
+	@case "$${CHORUS_BENCH_DATABASE_URL:-}$${DATABASE_URL:-}" in \
+		postgres*) $(PY) bench/assignment.py $(BENCH_ARGS) ;; \
+		*) bash scripts/test-services.sh env -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND \
+			$(PY) bench/assignment.py $(BENCH_ARGS) ;; \
+	esac
 
 .PHONY: services-up
 services-up: ## docker compose: start postgres and redis only
