@@ -795,7 +795,7 @@ def demo_logins() -> list[Login]:
             AUDITOR_USERNAME,
             DEMO_PASSWORD,
             "auditor",
-            "read-only: audit log, consent records, withdrawals, licenses",
+            "read-only: projects and progress, the audit log and its chain check",
         ),
         Login(ADMIN_USERNAME, DEMO_PASSWORD, "staff admin", "Django admin at /admin/"),
     ]

@@ -154,3 +154,11 @@ def test_schema_docs_page_renders() -> None:
 
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_schema_docs_page_assets_served_locally_not_from_a_cdn() -> None:
+    response = APIClient().get("/api/docs/")
+
+    content = response.content.decode()
+    assert "cdn.jsdelivr.net" not in content and "unpkg.com" not in content
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in content
