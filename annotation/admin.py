@@ -110,42 +110,38 @@ class ImportBatchAdmin(NoAddNoDeleteAdmin[ImportBatch]):
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
 
 
+class AnnotatorPseudonymColumn:
+    """A list column showing the annotator by pseudonym, the only identity staff lists show."""
+
+    @admin.display(description="annotator", ordering="annotator__pseudonym")
+    def annotator_pseudonym(self, obj: Enrolment | Assignment | Annotation) -> str:
+        return obj.annotator.pseudonym
+
+
 @admin.register(Enrolment)
-class EnrolmentAdmin(NoAddNoDeleteAdmin[Enrolment]):
+class EnrolmentAdmin(AnnotatorPseudonymColumn, NoAddNoDeleteAdmin[Enrolment]):
     list_display = ("id", "project", "annotator_pseudonym", "created_at", "withdrawn_at")
     list_filter = ("withdrawn_at",)
     list_select_related = ("project", "annotator")
     # Consent and withdrawal are recorded by the services only.
     readonly_fields = [f.name for f in Enrolment._meta.fields]
 
-    @admin.display(description="annotator", ordering="annotator__pseudonym")
-    def annotator_pseudonym(self, obj: Enrolment) -> str:
-        return obj.annotator.pseudonym
-
 
 @admin.register(Assignment)
-class AssignmentAdmin(NoAddNoDeleteAdmin[Assignment]):
+class AssignmentAdmin(AnnotatorPseudonymColumn, NoAddNoDeleteAdmin[Assignment]):
     list_display = ("id", "project", "item", "annotator_pseudonym", "status", "expires_at")
     list_filter = ("status",)
     list_select_related = ("project", "item", "annotator")
     readonly_fields = [f.name for f in Assignment._meta.fields]
 
-    @admin.display(description="annotator", ordering="annotator__pseudonym")
-    def annotator_pseudonym(self, obj: Assignment) -> str:
-        return obj.annotator.pseudonym
-
 
 @admin.register(Annotation)
-class AnnotationAdmin(NoAddNoDeleteAdmin[Annotation]):
+class AnnotationAdmin(AnnotatorPseudonymColumn, NoAddNoDeleteAdmin[Annotation]):
     list_display = ("id", "project", "item", "annotator_pseudonym", "value", "withdrawn")
     list_filter = ("withdrawn",)
     list_select_related = ("project", "item", "annotator")
     # Labels belong to their authors: staff read them, only the author edits (audited).
     readonly_fields = [f.name for f in Annotation._meta.fields]
-
-    @admin.display(description="annotator", ordering="annotator__pseudonym")
-    def annotator_pseudonym(self, obj: Annotation) -> str:
-        return obj.annotator.pseudonym
 
 
 @admin.register(User)

@@ -896,3 +896,19 @@ def test_label_post_multi_label_nothing_ticked_returns_400(owner):
     )
     assert response.status_code == 400
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "model", ["project", "item", "importbatch", "enrolment", "assignment", "annotation"]
+)
+def test_admin_changelist_with_data_renders_pseudonyms_only(client, model: str) -> None:
+    project = make_open_project(2)
+    annotator = make_enrolled_annotator(project)
+    staff = make_user(Role.RESEARCHER, is_staff=True, is_superuser=True)
+    client.force_login(staff)
+
+    response = client.get(f"/admin/annotation/{model}/")
+
+    assert response.status_code == 200
+    assert annotator.username not in response.content.decode()

@@ -78,20 +78,15 @@ def test_login_success_record_clears_failures() -> None:
     assert not LoginFailureCounter.objects.filter(key="user:alice").exists()
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("existing", [False, True], ids=["first-failures", "running-window"])
-def test_login_failure_record_concurrent_failures_all_counted(existing: bool) -> None:
-    threads_n = 24
-    if existing:
-        login_failure_record(keys=["user:target"])
+def fail_concurrently(threads_n: int, *, key: str) -> list[BaseException]:
+    """Record one failure for ``key`` from each of ``threads_n`` threads started together."""
     start = threading.Barrier(threads_n, timeout=30)
     errors: list[BaseException] = []
 
     def fail_once() -> None:
         try:
             start.wait()
-            login_failure_record(keys=["user:target"])
+            login_failure_record(keys=[key])
         except BaseException as error:  # reported to the test thread
             errors.append(error)
         finally:
@@ -102,7 +97,17 @@ def test_login_failure_record_concurrent_failures_all_counted(existing: bool) ->
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert errors == []
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("existing", [False, True], ids=["first-failures", "running-window"])
+def test_login_failure_record_concurrent_failures_all_counted(existing: bool) -> None:
+    threads_n = 24
+    if existing:
+        login_failure_record(keys=["user:target"])
+    assert fail_concurrently(threads_n, key="user:target") == []
     assert failures("user:target") == threads_n + int(existing)
     with pytest.raises(TooManyRequests):
         login_throttle_check(keys=["user:target"])
@@ -116,22 +121,5 @@ def test_login_failure_record_concurrent_restart_of_expired_window_counts_all() 
     LoginFailureCounter.objects.filter(key="user:target").update(
         failures=MAX_FAILURES, window_started_at=timezone.now() - timedelta(days=1)
     )
-    start = threading.Barrier(threads_n, timeout=30)
-    errors: list[BaseException] = []
-
-    def fail_once() -> None:
-        try:
-            start.wait()
-            login_failure_record(keys=["user:target"])
-        except BaseException as error:  # reported to the test thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=fail_once) for _ in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert fail_concurrently(threads_n, key="user:target") == []
     assert failures("user:target") == threads_n
