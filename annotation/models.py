@@ -32,6 +32,24 @@ class CompensationUnit(models.TextChoices):
 
 class AssignmentStrategy(models.TextChoices):
     LEAST_LABELED = "least_labeled", "Least-labeled first"
+    MOST_CONTESTED = "most_contested", "Most contested first"
+
+
+class ControlKind(models.TextChoices):
+    """Quality-control items: answered by the researcher, never revealed as such."""
+
+    NONE = "", "Regular item"
+    GOLD = "gold", "Gold item"
+    ATTENTION = "attention", "Attention check"
+
+
+class SubjectConsent(models.TextChoices):
+    """Consent of the people an item shows (GDPR: an identifiable person's image is personal data)."""
+
+    NOT_APPLICABLE = "not_applicable", "Shows no identifiable person"
+    OBTAINED = "obtained", "Consent obtained"
+    NOT_OBTAINED = "not_obtained", "Consent not obtained"
+    UNKNOWN = "unknown", "Unknown"
 
 
 class Project(TimeStampedModel):
@@ -64,6 +82,11 @@ class Project(TimeStampedModel):
     )
     assignment_ttl_seconds = models.PositiveIntegerField(
         default=1800, validators=[MinValueValidator(30)]
+    )
+    control_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="Share of assignments drawn from gold and attention-check items.",
     )
 
     class Meta:
@@ -100,6 +123,19 @@ class Item(TimeStampedModel):
     creator = models.CharField(max_length=200, blank=True)
     license = models.CharField(max_length=500, blank=True, help_text="SPDX license expression.")
     attribution = models.TextField(blank=True)
+    subject_consent = models.CharField(
+        max_length=16, choices=SubjectConsent.choices, default=SubjectConsent.UNKNOWN
+    )
+    subject_consent_record = models.ForeignKey(
+        ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    control = models.CharField(max_length=10, choices=ControlKind.choices, blank=True, default="")
+    expected_value = models.JSONField(
+        null=True, blank=True, help_text="The researcher's answer for a gold or attention item."
+    )
+    # Entropy of the current labels, kept up to date on submit for "most contested first".
+    label_entropy = models.FloatField(default=0.0)
+    tombstoned_at = models.DateTimeField(null=True, blank=True)
     import_batch = models.ForeignKey(
         "ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -117,6 +153,9 @@ class Item(TimeStampedModel):
         indexes = [
             models.Index(
                 fields=["project", "slots_taken", "shuffle_key"], name="item_assignment_idx"
+            ),
+            models.Index(
+                fields=["project", "label_entropy", "slots_taken"], name="item_contested_idx"
             ),
         ]
 
@@ -227,7 +266,109 @@ class AnnotationEdit(models.Model):
         return f"edit of annotation {self.annotation_id} at {self.edited_at:%Y-%m-%d %H:%M}"
 
 
+class TakedownRequest(TimeStampedModel):
+    """A request to take an item down (copyright, privacy or GDPR erasure), filed by anyone."""
+
+    class Kind(models.TextChoices):
+        COPYRIGHT = "copyright", "Copyright or license"
+        PRIVACY = "privacy", "Privacy: I am shown or identifiable"
+        ERASURE = "erasure", "Erasure of my personal data (GDPR art. 17)"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    reference = models.CharField(max_length=200, help_text="The item id or hash as filed.")
+    item = models.ForeignKey(
+        Item, null=True, blank=True, on_delete=models.PROTECT, related_name="takedown_requests"
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="takedown_requests"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.TextField(max_length=5000)
+    contact = models.CharField(max_length=254, blank=True, help_text="How to reach the requester.")
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    # What already contained the item when the takedown was accepted (dataset versions,
+    # trained models), so their owners can be told.
+    affected = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"takedown {self.pk} ({self.get_status_display()})"
+
+
+class AgreementAnalysis(TimeStampedModel):
+    """A project's disagreement analysis for one filter, with the label count it was run on."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="analyses")
+    filters = models.JSONField(default=dict, blank=True)
+    filters_key = models.CharField(max_length=64, help_text="sha256 of the canonical filters.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    annotation_count = models.PositiveIntegerField(default=0)
+    # Changes when labels are added, edited or withdrawn: the result is stale once the
+    # project's current fingerprint differs.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    annotators = models.JSONField(default=list, blank=True)
+    groups = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "filters_key"], name="agreement_analysis_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis of project {self.project_id} ({self.status})"
+
+
+class ItemDisagreement(models.Model):
+    """One item's row of an analysis: sortable and paginated in the API."""
+
+    analysis = models.ForeignKey(AgreementAnalysis, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    n_labels = models.PositiveIntegerField()
+    entropy = models.FloatField()
+    majority = models.JSONField(null=True, blank=True)
+    soft_label = models.JSONField(default=dict)
+    ds_label = models.JSONField(null=True, blank=True)
+    ds_confidence = models.FloatField(null=True, blank=True)
+    ds_posterior = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "item"], name="item_disagreement_unique"),
+        ]
+        indexes = [models.Index(fields=["analysis", "entropy"], name="item_disagreement_entropy")]
+
+
 __all__ = [
+    "AgreementAnalysis",
+    "ControlKind",
+    "ItemDisagreement",
+    "SubjectConsent",
+    "TakedownRequest",
     "Annotation",
     "AnnotationEdit",
     "Assignment",

@@ -20,6 +20,40 @@ class Source(TimeStampedModel):
         return self.name
 
 
+class LicenseUse(models.TextChoices):
+    """What a license lets you do with the data, on the Data Provenance Initiative's axis."""
+
+    COMMERCIAL = "commercial", "Commercial use allowed"
+    NON_COMMERCIAL = "non-commercial", "Non-commercial only"
+    ACADEMIC_ONLY = "academic-only", "Academic research only"
+    UNSPECIFIED = "unspecified", "Unspecified or unknown"
+
+
+class LicenseCatalogEntry(TimeStampedModel):
+    """A license's class, editable by staff; seeded from ``provenance/data/license_classes.csv``.
+
+    ``provenance.licenses`` holds the rules; this table is the data they run on, so a
+    ``LicenseRef-`` custom license becomes usable once it is registered here.
+    """
+
+    spdx_id = models.CharField(max_length=100, unique=True, help_text="SPDX id or LicenseRef-.")
+    name = models.CharField(max_length=200)
+    use = models.CharField(max_length=16, choices=LicenseUse.choices)
+    attribution = models.BooleanField(default=False, help_text="Attribution required.")
+    share_alike = models.BooleanField(default=False)
+    no_derivatives = models.BooleanField(default=False)
+    terms_url = models.URLField(blank=True, help_text="The license text.")
+    source_url = models.URLField(blank=True, help_text="Where this classification comes from.")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["spdx_id"]
+        verbose_name_plural = "license catalogue entries"
+
+    def __str__(self) -> str:
+        return self.spdx_id
+
+
 class ConsentRecord(models.Model):
     """A consent given by a person, with the exact text they saw.
 
@@ -40,6 +74,9 @@ class ConsentRecord(models.Model):
     purposes = models.JSONField(default=list)
     method = models.CharField(max_length=64, help_text="How consent was given.")
     lawful_basis = models.CharField(max_length=64, default="consent")
+    evidence = models.TextField(
+        blank=True, help_text="Where the proof is kept, e.g. a signed release form's reference."
+    )
     given_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
@@ -87,3 +124,20 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Tombstone(models.Model):
+    """The hashes of content taken down: kept so the same content is never imported again."""
+
+    sha256 = models.CharField(max_length=64, db_index=True)
+    phash = models.CharField(max_length=32, blank=True, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"tombstone {self.sha256[:12]} ({self.object_type}:{self.object_id})"

@@ -22,7 +22,7 @@ from provenance.services import (
 )
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_tampering")]
 
 N_EVENTS = 5
 
