@@ -17,6 +17,7 @@ from annotation.models import (
     Item,
     Project,
     ProjectStatus,
+    TakedownRequest,
 )
 from annotation.services import PROJECT_EDITABLE_FIELDS, project_update, user_role_set
 from core.models import User
@@ -99,7 +100,24 @@ class ItemAdmin(NoAddNoDeleteAdmin[Item]):
         "shuffle_key",
         "import_batch",
         "created_at",
+        # Changed through services only: they are validated and audited there.
+        "subject_consent",
+        "subject_consent_record",
+        "control",
+        "expected_value",
+        "label_entropy",
+        "tombstoned_at",
     )
+
+
+@admin.register(TakedownRequest)
+class TakedownRequestAdmin(NoAddNoDeleteAdmin[TakedownRequest]):
+    """Decided on the takedown page (which tombstones and audits), not here."""
+
+    list_display = ("id", "kind", "project", "item", "status", "created_at", "decided_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("project", "item")
+    readonly_fields = [f.name for f in TakedownRequest._meta.fields]
 
 
 @admin.register(ImportBatch)

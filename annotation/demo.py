@@ -26,16 +26,25 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 from PIL import ExifTags, Image, ImageDraw, PngImagePlugin
 
 from annotation.ingest import describe_error, import_batch_create, import_batch_run
-from annotation.models import ImportBatch, Item, Project, ProjectStatus
+from annotation.models import (
+    ImportBatch,
+    Item,
+    Project,
+    ProjectStatus,
+    SubjectConsent,
+    TakedownRequest,
+)
 from annotation.selectors import project_progress
 from annotation.services import (
     annotation_submit,
@@ -44,8 +53,11 @@ from annotation.services import (
     enrolment_create,
     enrolment_survey_submit,
     enrolment_withdraw,
+    item_subject_consent_set,
     project_create,
     project_transition,
+    takedown_decide,
+    takedown_file,
     user_create,
 )
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
@@ -499,6 +511,14 @@ def _attribution(creator: str, license_expression: str, source_name: str) -> str
     return f'"{creator}", via {source_name}, {license_expression}'
 
 
+def _subject_consent(people: int, rng: random.Random) -> str:
+    """As imported: unknown or not obtained for pictures of people (obtained is recorded
+    afterwards, with its release form, by ``_record_releases``)."""
+    if not people:
+        return SubjectConsent.NOT_APPLICABLE
+    return rng.choices([SubjectConsent.UNKNOWN, SubjectConsent.NOT_OBTAINED], [3, 1])[0]
+
+
 def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes, list[DemoImage]]:
     """A zip of ``n`` drawn images (numbered from ``start``) with ``manifest.csv`` at its root."""
     kinds = _balanced(tuple(SCENE_PRIVACY), n, rng)
@@ -506,7 +526,7 @@ def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes
     writer = csv.writer(manifest, lineterminator="\n")
     writer.writerow(
         ["external_id", "file", "license", "source", "source_url", "creator", "attribution"]
-        + ["metadata"]
+        + ["subject_consent", "metadata"]
     )
     images: list[DemoImage] = []
     archive_bytes = io.BytesIO()
@@ -521,11 +541,8 @@ def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes
             metadata = {
                 "scene": kind,
                 "people_depicted": image.people,
-                "depicted_people_consent": (
-                    "not applicable: drawn figures, no real person"
-                    if image.people
-                    else "no people depicted"
-                ),
+                # The drawn figures stand in for real people, so the consent reports have
+                # something to find; no real person is shown.
                 "synthetic": True,
             }
             writer.writerow(
@@ -537,6 +554,7 @@ def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes
                     f"{source_url}/{image.external_id}",
                     creator,
                     _attribution(creator, license_expression, source_name),
+                    _subject_consent(image.people, rng),
                     json.dumps(metadata, sort_keys=True),
                 ]
             )
@@ -1095,6 +1113,71 @@ def _run_labeling(campaigns: Sequence[_Campaign], options: DemoOptions, rng: ran
                     finished.clear()
 
 
+RELEASE_TEXT = (
+    "I agree that photos of me taken at the campus photo club may be used, without my "
+    "name, to study how people judge photo privacy, and published in a research dataset."
+)
+
+
+def _record_releases(project: Project, researcher: User, rng: random.Random) -> int:
+    """Signed releases for some pictures of people: consent obtained, with its evidence."""
+    candidates = list(
+        Item.objects.filter(project=project, subject_consent=SubjectConsent.UNKNOWN).order_by(
+            "external_id"
+        )
+    )
+    chosen = rng.sample(candidates, k=len(candidates) // 3)
+    for number, item in enumerate(chosen, start=1):
+        item_subject_consent_set(
+            item=item,
+            actor=researcher,
+            status=SubjectConsent.OBTAINED,
+            consent_text=RELEASE_TEXT,
+            purposes=["research", "dataset-publication"],
+            evidence=f"Signed release PC-{number:03d}, photo club archive, folder 2026",
+            expires_at=timezone.now() + timedelta(days=3 * 365),
+        )
+    return len(chosen)
+
+
+def _file_takedowns(
+    image_project: Project, text_project: Project, researcher: User, log: Log
+) -> None:
+    """Requests from the public: one accepted (the item is tombstoned), two left open."""
+    photo = (
+        Item.objects.filter(project=image_project, subject_consent=SubjectConsent.NOT_OBTAINED)
+        .order_by("external_id")
+        .first()
+    )
+    if photo is not None:
+        (accepted,) = takedown_file(
+            reference=str(photo.pk),
+            kind=TakedownRequest.Kind.PRIVACY,
+            reason="This is me at a party; I never agreed to be in a dataset.",
+            contact="requester@example.org",
+        )
+        takedown_decide(
+            request=accepted,
+            actor=researcher,
+            accept=True,
+            reason="The person shown did not consent; GDPR art. 17 applies.",
+        )
+    text = Item.objects.filter(project=text_project).order_by("external_id").first()
+    if text is not None:
+        takedown_file(
+            reference=text.sha256,
+            kind=TakedownRequest.Kind.COPYRIGHT,
+            reason="I wrote this comment and did not license it for reuse.",
+            contact="author@example.net",
+        )
+    takedown_file(
+        reference="IMG_2041.jpg",
+        kind=TakedownRequest.Kind.OTHER,
+        reason="Is a photo of my house in your dataset?",
+    )
+    log("Takedowns: one accepted (its item tombstoned), two open for the reports to show.")
+
+
 def _image_label(
     kinds: dict[str, str],
 ) -> Callable[[Item, Persona, random.Random], tuple[str, int]]:
@@ -1117,7 +1200,9 @@ def _image_checks(project: Project, report: DemoReport) -> None:
     """What ingest removed, and proof that no stored copy still carries it."""
     removed: Counter[str] = Counter()
     still_tagged = 0
-    for item in Item.objects.filter(project=project).only("image", "removed_metadata"):
+    for item in Item.objects.filter(project=project, tombstoned_at__isnull=True).only(
+        "image", "removed_metadata"
+    ):
         if item.removed_metadata:
             report.images_with_metadata += 1
             removed.update(item.removed_metadata)
@@ -1180,6 +1265,9 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
             rng=rng,
             log=log,
         )
+        releases = _record_releases(image_project, researcher, rng)
+        log(f"Recorded {releases} signed releases for pictures of people.")
+        _file_takedowns(image_project, text_project, researcher, log)
         _image_checks(image_project, report)
         for campaign in campaigns:
             project = campaign.project

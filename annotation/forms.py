@@ -5,7 +5,16 @@ from typing import Any, cast
 
 from django import forms
 
-from annotation.models import CompensationUnit, Modality, Project, ProjectStatus
+from annotation.models import (
+    AssignmentStrategy,
+    CompensationUnit,
+    ControlKind,
+    Modality,
+    Project,
+    ProjectStatus,
+    SubjectConsent,
+    TakedownRequest,
+)
 from annotation.schemas import PRESETS, LabelSchema
 from annotation.services import PROJECT_EDITABLE_FIELDS, PROJECT_FROZEN_AFTER_DRAFT
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY, PREFER_NOT_TO_SAY_LABEL, Question
@@ -108,6 +117,21 @@ class ProjectForm(forms.Form):
     )
     assignment_ttl_seconds = forms.IntegerField(
         min_value=30, initial=1800, help_text="An abandoned item returns to the pool after this."
+    )
+    assignment_strategy = forms.ChoiceField(
+        choices=AssignmentStrategy.choices,
+        initial=AssignmentStrategy.LEAST_LABELED,
+        help_text="Most contested first gives the next label to the items whose labels "
+        "disagree most.",
+    )
+    control_rate = forms.FloatField(
+        min_value=0.0,
+        max_value=0.5,
+        initial=0.0,
+        label="Control rate",
+        help_text="Share of assignments drawn from gold and attention-check items (0 to 0.5); "
+        "annotators are never told which.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
 
     def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
@@ -230,6 +254,33 @@ class SurveyForm(forms.Form):
         return answers
 
 
+def label_value_field(
+    schema: LabelSchema, *, label: str | None = None, required: bool = True
+) -> forms.Field:
+    """A field for one answer in the schema's shape (the service validates it again)."""
+    choices = [(choice.value, choice.label) for choice in schema.choices]
+    if schema.kind in ("ordinal", "nominal"):
+        return forms.ChoiceField(
+            choices=choices,
+            widget=forms.RadioSelect,
+            label=label or "Your label",
+            required=required,
+        )
+    if schema.kind == "multi_label":
+        return forms.MultipleChoiceField(
+            choices=choices,
+            widget=forms.CheckboxSelectMultiple,
+            required=required and schema.min_selected > 0,
+            label=label or "Your labels",
+        )
+    return forms.CharField(
+        max_length=schema.max_length,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label=label or "Your answer",
+        required=required,
+    )
+
+
 class LabelForm(forms.Form):
     """A label for one item, shaped by the project's schema (the service validates it again)."""
 
@@ -251,26 +302,7 @@ class LabelForm(forms.Form):
     def __init__(self, *args: Any, schema: LabelSchema, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = schema
-        choices = [(choice.value, choice.label) for choice in schema.choices]
-        value_field: forms.Field
-        if schema.kind in ("ordinal", "nominal"):
-            value_field = forms.ChoiceField(
-                choices=choices, widget=forms.RadioSelect, label="Your label"
-            )
-        elif schema.kind == "multi_label":
-            value_field = forms.MultipleChoiceField(
-                choices=choices,
-                widget=forms.CheckboxSelectMultiple,
-                required=schema.min_selected > 0,
-                label="Your labels",
-            )
-        else:
-            value_field = forms.CharField(
-                max_length=schema.max_length,
-                widget=forms.Textarea(attrs={"rows": 4}),
-                label="Your answer",
-            )
-        self.fields = {"value": value_field, **self.fields}
+        self.fields = {"value": label_value_field(schema), **self.fields}
 
 
 class LabelSubmitForm(LabelForm):
@@ -296,3 +328,82 @@ class ImportForm(forms.Form):
 class AuditFilterForm(forms.Form):
     action = forms.CharField(max_length=64, required=False)
     object_type = forms.CharField(max_length=64, required=False, label="Object type")
+    object_id = forms.CharField(max_length=64, required=False, label="Object id")
+    actor_pseudonym = forms.CharField(max_length=32, required=False, label="Actor pseudonym")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class TakedownForm(forms.Form):
+    """The public request form: no account needed."""
+
+    reference = forms.CharField(
+        max_length=200,
+        label="Item id or content hash",
+        help_text="The item's number, or the sha256 of the picture or text.",
+    )
+    kind = forms.ChoiceField(label="What is the problem?", choices=TakedownRequest.Kind.choices)
+    reason = forms.CharField(
+        max_length=5000, widget=forms.Textarea(attrs={"rows": 6}), label="Tell us more"
+    )
+    contact = forms.CharField(
+        max_length=254,
+        required=False,
+        label="How can we reach you? (optional)",
+        help_text="An email address or other contact; only the people deciding see it.",
+    )
+
+
+class TakedownDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("accept", "Accept: take the item down"), ("reject", "Reject")]
+    )
+    reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class SubjectConsentForm(forms.Form):
+    status = forms.ChoiceField(choices=SubjectConsent.choices, label="Consent of people shown")
+    consent_text = forms.CharField(
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Release text signed",
+    )
+    purposes = forms.CharField(
+        required=False, max_length=500, help_text="Comma-separated, e.g. research, publication."
+    )
+    lawful_basis = forms.CharField(required=False, max_length=64, initial="consent")
+    evidence = forms.CharField(
+        required=False, max_length=2000, help_text="Where the signed release is kept."
+    )
+    expires_at = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def clean_purposes(self) -> list[str]:
+        raw = str(self.cleaned_data.get("purposes") or "")
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+class ControlItemForm(forms.Form):
+    """Make an item, named by its external id, a gold or attention-check item (or a regular
+    one again) with its expected answer in the project's schema."""
+
+    external_id = forms.CharField(max_length=200, label="Item (external id)")
+    # Not required: its empty choice is a meaningful one, "regular item".
+    control = forms.ChoiceField(
+        choices=ControlKind.choices, initial=ControlKind.GOLD, required=False, label="Kind of item"
+    )
+
+    def __init__(self, *args: Any, schema: LabelSchema, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["expected_value"] = label_value_field(
+            schema, label="Expected answer (not for a regular item)", required=False
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # An empty answer is no answer: the service asks for one where a control item needs it.
+        if cleaned.get("control") == ControlKind.NONE or cleaned.get("expected_value") == "":
+            cleaned["expected_value"] = None
+        return cleaned

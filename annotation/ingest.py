@@ -37,7 +37,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from annotation.models import ImportBatch, Item, Modality, Project, ProjectStatus
+from annotation.models import (
+    ControlKind,
+    ImportBatch,
+    Item,
+    Modality,
+    Project,
+    ProjectStatus,
+    SubjectConsent,
+)
+from annotation.schemas import LabelSchema, SchemaError
 from core.errors import (
     ApplicationError,
     Conflict,
@@ -47,8 +56,11 @@ from core.errors import (
     ValidationFailed,
 )
 from core.models import User
+from provenance.licenses import UNKNOWN as LICENSE_UNKNOWN
+from provenance.licenses import LicenseTable, attribution_text
 from provenance.licenses import parse as license_parse
 from provenance.models import Source
+from provenance.selectors import license_table, tombstone_matches
 from provenance.services import audit_record, source_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -577,8 +589,17 @@ class FolderStore:
 
 # ---------------------------------------------------------------- manifests
 
-TEXT_COLUMNS = ("external_id", "license", "source", "source_url", "creator", "attribution")
-KNOWN_COLUMNS = frozenset((*TEXT_COLUMNS, "text", "file", "metadata"))
+TEXT_COLUMNS = (
+    "external_id",
+    "license",
+    "source",
+    "source_url",
+    "creator",
+    "attribution",
+    "subject_consent",
+    "control",
+)
+KNOWN_COLUMNS = frozenset((*TEXT_COLUMNS, "text", "file", "metadata", "expected_label"))
 
 
 @dataclass(frozen=True)
@@ -865,14 +886,27 @@ class PreparedItem:
     creator: str
     attribution: str
     metadata: dict[str, Any]
+    subject_consent: str
+    control: str
+    expected_value: Any
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What every row of one import is checked against."""
+
+    modality: str
+    schema: LabelSchema
+    licenses: LicenseTable
 
 
 class _RowCheck:
     """Validates one manifest row, collecting every problem in it."""
 
-    def __init__(self, row: ManifestRow) -> None:
+    def __init__(self, row: ManifestRow, context: RowContext) -> None:
         self.line = row.line
         self.values = row.values
+        self.context = context
         self.errors: list[RowError] = []
 
     def fail(self, field_name: str, code: str, message: str) -> None:
@@ -900,10 +934,56 @@ class _RowCheck:
         if not raw:
             return ""
         try:
-            return license_parse(raw)
+            return license_parse(raw, table=self.context.licenses)
         except ValueError as error:
             self.fail("license", "invalid_license", str(error))
             return ""
+
+    def subject_consent(self) -> str:
+        """Whether the people shown consented; texts default to "no one shown"."""
+        value = self.string("subject_consent", max_length=16).lower()
+        if not value:
+            if self.context.modality == Modality.TEXT:
+                return SubjectConsent.NOT_APPLICABLE
+            return SubjectConsent.UNKNOWN
+        if value == SubjectConsent.OBTAINED:
+            # A claim of consent needs its record (text, purposes, evidence): given per item
+            # on the item's page or through the API, never by a bare import column.
+            self.fail(
+                "subject_consent",
+                "consent_needs_record",
+                "Record obtained consent on the item with its evidence, not in the manifest.",
+            )
+        elif value not in SubjectConsent.values:
+            choices = ", ".join(v for v in SubjectConsent.values if v != SubjectConsent.OBTAINED)
+            self.fail("subject_consent", "invalid_choice", f"subject_consent must be {choices}.")
+        return value
+
+    def control(self) -> tuple[str, Any]:
+        """A gold or attention-check item and its expected label, valid for the schema."""
+        kind = self.string("control", max_length=10).lower()
+        raw = self.values.get("expected_label")
+        if kind not in ControlKind.values:
+            self.fail("control", "invalid_choice", "control must be empty, gold or attention.")
+            return "", None
+        if not kind:
+            if raw not in (None, ""):
+                self.fail(
+                    "expected_label",
+                    "not_a_control",
+                    "expected_label needs control gold/attention.",
+                )
+            return "", None
+        if raw in (None, ""):
+            self.fail("expected_label", "required", "A control item needs its expected_label.")
+            return kind, None
+        if isinstance(raw, str) and self.context.schema.kind == "multi_label":
+            raw = [part.strip() for part in raw.split("|") if part.strip()]
+        try:
+            return kind, self.context.schema.validate(raw)
+        except SchemaError as error:
+            self.fail("expected_label", "invalid_label", str(error))
+            return kind, None
 
     def source_url(self) -> str:
         url = self.string("source_url", max_length=200)
@@ -986,9 +1066,10 @@ class _RowCheck:
 
 
 def _prepare_row(
-    row: ManifestRow, *, modality: str, files: FileStore | None
+    row: ManifestRow, *, context: RowContext, files: FileStore | None
 ) -> PreparedItem | list[RowError]:
-    check = _RowCheck(row)
+    modality = context.modality
+    check = _RowCheck(row, context)
     external_id = check.string("external_id", max_length=200, required=True)
     text = check.text(modality)
     image, image_sha = check.image(modality, files)
@@ -997,11 +1078,20 @@ def _prepare_row(
     source_url = check.source_url()
     creator = check.string("creator", max_length=200)
     attribution = check.string("attribution", max_length=MAX_ATTRIBUTION_CHARS)
+    subject_consent = check.subject_consent()
+    control, expected_value = check.control()
     metadata = check.metadata()
     if check.errors:
         return check.errors
     if source_url:
         metadata.setdefault("source_url", source_url)
+    if not attribution and creator and license_expression not in ("", LICENSE_UNKNOWN):
+        attribution = attribution_text(
+            title=str(metadata.get("title") or external_id),
+            creator=creator,
+            license=license_expression,
+            source_url=source_url,
+        )[:MAX_ATTRIBUTION_CHARS]
     return PreparedItem(
         line=row.line,
         external_id=external_id,
@@ -1014,16 +1104,27 @@ def _prepare_row(
         creator=creator,
         attribution=attribution,
         metadata=metadata,
+        subject_consent=subject_consent,
+        control=control,
+        expected_value=expected_value,
+    )
+
+
+def _row_context(project: Project) -> RowContext:
+    return RowContext(
+        modality=project.modality,
+        schema=LabelSchema.from_json(project.label_schema),
+        licenses=license_table(),
     )
 
 
 def _prepare_rows(
-    source: ImportSource, *, modality: str
+    source: ImportSource, *, context: RowContext
 ) -> tuple[list[PreparedItem], list[RowError]]:
     prepared: list[PreparedItem] = []
     errors = list(source.errors)
     for row in source.rows:
-        result = _prepare_row(row, modality=modality, files=source.files)
+        result = _prepare_row(row, context=context, files=source.files)
         if isinstance(result, PreparedItem):
             prepared.append(result)
         else:
@@ -1069,7 +1170,9 @@ def _existing_conflicts(project: Project, prepared: Sequence[PreparedItem]) -> l
     for chunk in _chunks(ids):
         taken_ids.update(items.filter(external_id__in=chunk).values_list("external_id", flat=True))
     for chunk in _chunks(hashes):
-        taken_hashes.update(items.filter(sha256__in=chunk).values_list("sha256", flat=True))
+        # Taken-down content is reported as such by ``_taken_down``, not as a duplicate.
+        live = items.filter(sha256__in=chunk, tombstoned_at__isnull=True)
+        taken_hashes.update(live.values_list("sha256", flat=True))
     errors: list[RowError] = []
     for item in prepared:
         if item.external_id in taken_ids:
@@ -1078,6 +1181,26 @@ def _existing_conflicts(project: Project, prepared: Sequence[PreparedItem]) -> l
         if item.sha256 in taken_hashes:
             message = "The project already has an item with the same content."
             errors.append(row_error(item.line, _content_field(item), "duplicate_content", message))
+    return errors
+
+
+def _taken_down(prepared: Sequence[PreparedItem]) -> list[RowError]:
+    """Rows whose content matches taken-down content: it must never come back."""
+    matches = tombstone_matches(
+        sha256s=[item.sha256 for item in prepared],
+        phashes=[item.image.phash for item in prepared if item.image is not None],
+    )
+    errors: list[RowError] = []
+    for item in prepared:
+        tombstone = matches.get(item.sha256)
+        if tombstone is None and item.image is not None:
+            tombstone = matches.get(item.image.phash)
+        if tombstone is not None:
+            message = (
+                "This content was taken down on "
+                f"{tombstone.created_at:%Y-%m-%d} and may not be imported again."
+            )
+            errors.append(row_error(item.line, _content_field(item), "taken_down", message))
     return errors
 
 
@@ -1137,6 +1260,9 @@ def _build_item(
         creator=prepared.creator,
         license=prepared.license,
         attribution=prepared.attribution,
+        subject_consent=prepared.subject_consent,
+        control=prepared.control,
+        expected_value=prepared.expected_value,
         import_batch=batch,
     )
     # Uniqueness was checked for the whole batch and the database constraint stands behind
@@ -1193,7 +1319,7 @@ def _store_items(
             # Serialises imports into one project, so the re-checks below are exact.
             locked = Project.objects.select_for_update().get(pk=project.pk)
             _check_importable(locked)
-            conflicts = _existing_conflicts(locked, prepared)
+            conflicts = _existing_conflicts(locked, prepared) + _taken_down(prepared)
             if conflicts:
                 raise _invalid(conflicts)
             sources = _sources_for(prepared)
@@ -1252,8 +1378,10 @@ def items_import(
         )
     if not source.rows and not source.errors:
         raise _file_error("import_empty", "The manifest has no rows.", field_name="")
-    prepared, errors = _prepare_rows(source, modality=project.modality)
-    errors += _batch_duplicates(prepared) + _existing_conflicts(project, prepared)
+    prepared, errors = _prepare_rows(source, context=_row_context(project))
+    errors += (
+        _batch_duplicates(prepared) + _existing_conflicts(project, prepared) + _taken_down(prepared)
+    )
     if errors:
         raise _invalid(errors)
     return _store_items(

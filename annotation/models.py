@@ -44,7 +44,8 @@ class ControlKind(models.TextChoices):
 
 
 class SubjectConsent(models.TextChoices):
-    """Consent of the people an item shows (GDPR: an identifiable person's image is personal data)."""
+    """Consent of the people an item shows (GDPR: an identifiable person's image is personal
+    data)."""
 
     NOT_APPLICABLE = "not_applicable", "Shows no identifiable person"
     OBTAINED = "obtained", "Consent obtained"
@@ -133,14 +134,15 @@ class Item(TimeStampedModel):
     expected_value = models.JSONField(
         null=True, blank=True, help_text="The researcher's answer for a gold or attention item."
     )
-    # Entropy of the current labels, kept up to date on submit for "most contested first".
+    # Normalised entropy of the current non-withdrawn labels, kept up to date by the services
+    # that add, edit or withdraw labels; "most contested first" orders by it.
     label_entropy = models.FloatField(default=0.0)
     tombstoned_at = models.DateTimeField(null=True, blank=True)
     import_batch = models.ForeignKey(
         "ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
     # Slots taken: open assignments plus submitted, non-withdrawn labels. Never above k;
-    # only changed by conditional UPDATEs in services.
+    # only changed by conditional UPDATEs in services. Control items take no slot: 0.
     slots_taken = models.PositiveIntegerField(default=0)
     shuffle_key = models.FloatField(default=new_shuffle_key)
 
@@ -361,6 +363,9 @@ class ItemDisagreement(models.Model):
             models.UniqueConstraint(fields=["analysis", "item"], name="item_disagreement_unique"),
         ]
         indexes = [models.Index(fields=["analysis", "entropy"], name="item_disagreement_entropy")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} in analysis {self.analysis_id}"
 
 
 __all__ = [

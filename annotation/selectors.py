@@ -6,22 +6,39 @@ never anyone else's.
 """
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from annotation.models import (
     Annotation,
     Assignment,
+    ControlKind,
     Enrolment,
     ImportBatch,
     Item,
     Project,
     ProjectStatus,
+    SubjectConsent,
+    TakedownRequest,
 )
 from core.errors import NotFound
 from core.models import User
+from provenance.licenses import (
+    INTENDED_USES,
+    UNSPECIFIED,
+    USES,
+    Blocker,
+    LicenseClass,
+    check_use,
+    unclassified_ids,
+)
+from provenance.licenses import classify as license_classify
+from provenance.selectors import license_table
 
 
 def project_list_for(*, user: User) -> QuerySet[Project]:
@@ -137,6 +154,8 @@ def import_batch_list(*, project: Project) -> QuerySet[ImportBatch]:
 
 @dataclass(frozen=True)
 class ProjectProgress:
+    """Regular items and their labels; control items and their labels counted apart."""
+
     items: int
     items_complete: int
     labels: int
@@ -144,6 +163,8 @@ class ProjectProgress:
     annotators_active: int
     annotators_withdrawn: int
     labels_per_item: dict[int, int]
+    control_items: int = 0
+    control_labels: int = 0
 
     @property
     def percent_complete(self) -> float:
@@ -159,26 +180,39 @@ class ProjectProgress:
             "annotators_active": self.annotators_active,
             "annotators_withdrawn": self.annotators_withdrawn,
             "labels_per_item": {str(k): v for k, v in sorted(self.labels_per_item.items())},
+            "control_items": self.control_items,
+            "control_labels": self.control_labels,
         }
 
 
 def project_progress(*, project: Project) -> ProjectProgress:
-    """Counts from non-withdrawn labels: items fully labeled, annotators, labels per item."""
+    """Counts from non-withdrawn labels: items fully labeled, annotators, labels per item.
+
+    Item and label counts are of regular items: control items (gold and attention checks)
+    are never "complete" and their labels are not the dataset's; they are counted apart.
+    """
     k = project.annotations_per_item
+    regular = Q(item__control=ControlKind.NONE)
     per_item = Counter(
-        Annotation.objects.filter(project=project, withdrawn=False)
+        Annotation.objects.filter(regular, project=project, withdrawn=False)
         .values("item")
         .annotate(n=Count("id"))
         .order_by()
         .values_list("n", flat=True)
     )
-    unlabeled = Item.objects.filter(project=project).count() - sum(per_item.values())
+    items = Item.objects.filter(project=project).aggregate(
+        n_regular=Count("id", filter=Q(control=ControlKind.NONE)),
+        n_control=Count("id", filter=~Q(control=ControlKind.NONE)),
+    )
+    unlabeled = items["n_regular"] - sum(per_item.values())
     histogram = dict(per_item)
     if unlabeled:
         histogram[0] = unlabeled
+    # Aliases must not be field names: a later filter would read the alias instead.
     labels = Annotation.objects.filter(project=project).aggregate(
-        active=Count("id", filter=Q(withdrawn=False)),
-        withdrawn=Count("id", filter=Q(withdrawn=True)),
+        n_active=Count("id", filter=regular & Q(withdrawn=False)),
+        n_withdrawn=Count("id", filter=regular & Q(withdrawn=True)),
+        n_control=Count("id", filter=~regular & Q(withdrawn=False)),
     )
     enrolments = Enrolment.objects.filter(project=project).aggregate(
         active=Count("id", filter=Q(withdrawn_at__isnull=True)),
@@ -187,11 +221,13 @@ def project_progress(*, project: Project) -> ProjectProgress:
     return ProjectProgress(
         items=sum(histogram.values()),
         items_complete=sum(count for n, count in histogram.items() if n >= k),
-        labels=labels["active"],
-        labels_withdrawn=labels["withdrawn"],
+        labels=labels["n_active"],
+        labels_withdrawn=labels["n_withdrawn"],
         annotators_active=enrolments["active"],
         annotators_withdrawn=enrolments["withdrawn"],
         labels_per_item=histogram,
+        control_items=items["n_control"],
+        control_labels=labels["n_control"],
     )
 
 
@@ -211,9 +247,365 @@ def annotator_progress(*, project: Project, annotator: User) -> AnnotatorProgres
     seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
         status=Assignment.Status.EXPIRED
     )
+    # Regular items only: control items are mixed in on top and never announced.
     remaining = (
-        Item.objects.filter(project=project, slots_taken__lt=project.annotations_per_item)
+        Item.objects.filter(
+            project=project,
+            control=ControlKind.NONE,
+            slots_taken__lt=project.annotations_per_item,
+            tombstoned_at__isnull=True,
+        )
         .filter(~Exists(seen))
         .count()
     )
     return AnnotatorProgress(counts["labeled"], counts["skipped"], remaining)
+
+
+# ---------------------------------------------------------------- quality control
+
+
+@dataclass(frozen=True)
+class ControlAccuracy:
+    """How one annotator did on one kind of control item."""
+
+    pseudonym: str
+    kind: str
+    n: int
+    correct: int
+    accuracy: float
+
+
+def item_get_by_external_id(*, project: Project, external_id: str) -> Item:
+    """An item of a project the caller already may read, by the researcher's own id."""
+    item = (
+        Item.objects.select_related("project")
+        .filter(project=project, external_id=external_id.strip())
+        .first()
+    )
+    if item is None:
+        raise NotFound("No item of this project has that external id.")
+    return item
+
+
+def control_item_list(*, project: Project) -> QuerySet[Item]:
+    """A project's gold and attention-check items, each with its number of live labels."""
+    return (
+        Item.objects.filter(project=project)
+        .exclude(control=ControlKind.NONE)
+        .annotate(labels=Count("annotations", filter=Q(annotations__withdrawn=False)))
+        .order_by("external_id")
+    )
+
+
+def _same_answer(value: Any, expected: Any) -> bool:
+    # Multi-label answers are label sets: the order they were stored in does not matter.
+    if isinstance(value, list) and isinstance(expected, list):
+        return set(map(str, value)) == set(map(str, expected))
+    return bool(value == expected)
+
+
+def control_accuracy(*, project: Project) -> list[ControlAccuracy]:
+    """Per annotator and control kind (gold, attention): answers given, answers equal to
+    the researcher's expected answer, and their share. Withdrawn labels are left out, so
+    withdrawn annotators do not appear. Sorted by pseudonym, then kind."""
+    rows = (
+        Annotation.objects.filter(
+            project=project, withdrawn=False, item__expected_value__isnull=False
+        )
+        .exclude(item__control=ControlKind.NONE)
+        .values_list("annotator__pseudonym", "item__control", "value", "item__expected_value")
+    )
+    tally: dict[tuple[str, str], list[int]] = {}
+    for pseudonym, kind, value, expected in rows:
+        counts = tally.setdefault((pseudonym, kind), [0, 0])
+        counts[0] += 1
+        counts[1] += _same_answer(value, expected)
+    return [
+        ControlAccuracy(pseudonym, kind, n, correct, correct / n)
+        for (pseudonym, kind), (n, correct) in sorted(tally.items())
+    ]
+
+
+# ---------------------------------------------------------------- governance: consent, takedowns
+
+
+def takedown_list_for(*, user: User, status: str = "") -> QuerySet[TakedownRequest]:
+    """Requests this user may see: staff and auditors all, a researcher their projects'."""
+    queryset = TakedownRequest.objects.select_related("project", "item", "decided_by")
+    if not (user.is_staff or user.is_auditor):
+        if not user.is_researcher:
+            return queryset.none()
+        queryset = queryset.filter(project__owner=user)
+    if status in TakedownRequest.Status.values:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-created_at", "-pk")
+
+
+def takedown_get_for(*, user: User, takedown_id: int) -> TakedownRequest:
+    request = takedown_list_for(user=user).filter(pk=takedown_id).first()
+    if request is None:
+        raise NotFound("No such takedown request.")
+    return request
+
+
+@dataclass(frozen=True)
+class AnnotatorConsentRow:
+    pseudonym: str
+    given_at: datetime
+    text_version: str
+    purposes: list[str]
+    method: str
+    expires_at: datetime | None
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConsentReport:
+    """What an auditor checks before signing off the people side of a dataset."""
+
+    subject_consent: dict[str, int]
+    items_without_consent: list[Item]
+    expired_subject_consents: list[Item]
+    annotators: list[AnnotatorConsentRow]
+    annotators_withdrawn: int
+    open_takedowns: list[TakedownRequest]
+
+    def oldest_open_takedown_days(self, now: datetime) -> int | None:
+        if not self.open_takedowns:
+            return None
+        return max((now - request.created_at).days for request in self.open_takedowns)
+
+
+FINDINGS_LIMIT = 200
+
+
+def consent_report(*, project: Project) -> ConsentReport:
+    """Consent of the people items show, annotators' consents and withdrawals, open takedowns.
+
+    Only pseudonyms identify annotators. Taken-down items are left out: nothing of them
+    remains to consent to.
+    """
+    items = Item.objects.filter(project=project, tombstoned_at__isnull=True, control="")
+    counts = dict(
+        items.values_list("subject_consent").annotate(n=Count("id")).order_by("subject_consent")
+    )
+    by_status = {status: counts.get(status, 0) for status in SubjectConsent.values}
+    missing = list(
+        items.filter(
+            subject_consent__in=[SubjectConsent.NOT_OBTAINED, SubjectConsent.UNKNOWN]
+        ).order_by("external_id")[:FINDINGS_LIMIT]
+    )
+    expired = list(
+        items.filter(
+            subject_consent=SubjectConsent.OBTAINED,
+            subject_consent_record__expires_at__lt=timezone.now(),
+        )
+        .select_related("subject_consent_record")
+        .order_by("external_id")[:FINDINGS_LIMIT]
+    )
+    enrolments = (
+        Enrolment.objects.filter(project=project)
+        .select_related("annotator", "consent")
+        .order_by("consent__given_at")
+    )
+    annotators = [
+        AnnotatorConsentRow(
+            pseudonym=enrolment.annotator.pseudonym,
+            given_at=enrolment.consent.given_at,
+            text_version=enrolment.consent.text_version,
+            purposes=list(enrolment.consent.purposes),
+            method=enrolment.consent.method,
+            expires_at=enrolment.consent.expires_at,
+            withdrawn_at=enrolment.withdrawn_at,
+        )
+        for enrolment in enrolments
+    ]
+    open_takedowns = list(
+        TakedownRequest.objects.filter(project=project, status=TakedownRequest.Status.OPEN)
+        .select_related("item")
+        .order_by("created_at")
+    )
+    return ConsentReport(
+        subject_consent=by_status,
+        items_without_consent=missing,
+        expired_subject_consents=expired,
+        annotators=annotators,
+        annotators_withdrawn=sum(1 for row in annotators if row.withdrawn_at is not None),
+        open_takedowns=open_takedowns,
+    )
+
+
+# ---------------------------------------------------------------- governance: licenses
+
+
+@dataclass(frozen=True)
+class LicensedItem:
+    """One item's license facts, as the license report and its CSV list them."""
+
+    item_id: int
+    external_id: str
+    license: str
+    license_class: LicenseClass
+    unclassified: tuple[str, ...]
+    attribution: str
+    creator: str
+    source: str
+    subject_consent: str
+
+    @property
+    def findings(self) -> list[str]:
+        found = []
+        if not self.license:
+            found.append("no license recorded")
+        elif self.license_class.use == "unspecified":
+            found.append("license unknown or not in the catalogue")
+        if self.license_class.attribution and not self.attribution:
+            found.append("attribution required but missing")
+        return found
+
+
+@dataclass(frozen=True)
+class UseAnswer:
+    """The combination rules' answer for one intended use, with the items that block it."""
+
+    intended_use: str
+    allowed: bool
+    blocking: list[tuple[Blocker, list[str]]]
+    obligations: tuple[str, ...]
+    resulting_class: LicenseClass | None
+    resulting_license: str | None
+
+
+@dataclass(frozen=True)
+class LicenseReport:
+    items: list[LicensedItem]
+    by_license: list[tuple[str, int]]
+    by_use: dict[str, int]
+    answers: list[UseAnswer]
+
+    def with_finding(self, finding: str) -> list[LicensedItem]:
+        return [item for item in self.items if finding in item.findings]
+
+    @property
+    def missing_license(self) -> list[LicensedItem]:
+        return self.with_finding("no license recorded")
+
+    @property
+    def unknown_license(self) -> list[LicensedItem]:
+        return self.with_finding("license unknown or not in the catalogue")
+
+    @property
+    def missing_attribution(self) -> list[LicensedItem]:
+        return self.with_finding("attribution required but missing")
+
+
+LICENSE_CSV_HEADER = (
+    "item_id",
+    "external_id",
+    "license",
+    "use",
+    "attribution_required",
+    "share_alike",
+    "no_derivatives",
+    "attribution",
+    "creator",
+    "source",
+    "subject_consent",
+    "findings",
+)
+BLOCKING_EXAMPLES = 10
+
+
+def license_report_rows(report: LicenseReport) -> Iterator[tuple[object, ...]]:
+    for item in report.items:
+        yield (
+            item.item_id,
+            item.external_id,
+            item.license,
+            item.license_class.use,
+            item.license_class.attribution,
+            item.license_class.share_alike,
+            item.license_class.no_derivatives,
+            item.attribution,
+            item.creator,
+            item.source,
+            item.subject_consent,
+            "; ".join(item.findings),
+        )
+
+
+def license_report(*, project: Project) -> LicenseReport:
+    """Licenses of a project's items (taken-down ones excluded): counts by license and by
+    use class, items with missing or unknown licenses or missing attribution, and the
+    combination rules' answer for every intended use, naming the items that block it."""
+    table = license_table()
+    rows = (
+        Item.objects.filter(project=project, tombstoned_at__isnull=True)
+        .order_by("external_id")
+        .values_list(
+            "pk",
+            "external_id",
+            "license",
+            "attribution",
+            "creator",
+            "source__name",
+            "subject_consent",
+        )
+    )
+    classes: dict[str, tuple[LicenseClass, tuple[str, ...]]] = {}
+    items: list[LicensedItem] = []
+    for pk, external_id, expression, attribution, creator, source, consent in rows:
+        if expression not in classes:
+            try:
+                classes[expression] = (
+                    license_classify(expression, table=table),
+                    unclassified_ids(expression, table=table),
+                )
+            except ValueError:
+                # Stored before the catalogue changed, say: unknown, never an error page.
+                classes[expression] = (UNSPECIFIED, (expression,))
+        license_class, unclassified = classes[expression]
+        items.append(
+            LicensedItem(
+                pk,
+                external_id,
+                expression,
+                license_class,
+                unclassified,
+                attribution,
+                creator,
+                source or "",
+                consent,
+            )
+        )
+    by_license = Counter(item.license or "(none)" for item in items).most_common()
+    by_use = Counter(item.license_class.use for item in items)
+    expressions = [item.license for item in items]
+    answers = []
+    for intended_use in INTENDED_USES:
+        verdict = check_use(expressions, intended_use, table=table)
+        blocking = [
+            (
+                blocker,
+                [item.external_id for item in items if item.license == blocker.expression][
+                    :BLOCKING_EXAMPLES
+                ],
+            )
+            for blocker in verdict.blocking
+        ]
+        answers.append(
+            UseAnswer(
+                intended_use=intended_use,
+                allowed=verdict.allowed,
+                blocking=blocking,
+                obligations=verdict.obligations,
+                resulting_class=verdict.resulting_class,
+                resulting_license=verdict.resulting_license,
+            )
+        )
+    return LicenseReport(
+        items=items,
+        by_license=by_license,
+        by_use={use: by_use.get(use, 0) for use in USES},
+        answers=answers,
+    )

@@ -4,25 +4,35 @@ Every governance action (project state change, consent, withdrawal, import, role
 label submission) appends to the tamper-evident audit log in the same transaction.
 """
 
+import json
+import math
 import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Case, Exists, F, FloatField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
 from annotation.models import (
     Annotation,
     AnnotationEdit,
     Assignment,
+    AssignmentStrategy,
+    ControlKind,
     Enrolment,
     Item,
     Project,
     ProjectStatus,
+    SubjectConsent,
+    TakedownRequest,
 )
 from annotation.schemas import PRESETS, LabelSchema, SchemaError
 from annotation.surveys import SurveyError, parse_definition, validate_answers
@@ -30,7 +40,12 @@ from core.db import atomic_with_retry, supports_skip_locked
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from provenance.models import ConsentRecord
-from provenance.services import audit_record, consent_record_create, consent_record_withdraw
+from provenance.services import (
+    audit_record,
+    consent_record_create,
+    consent_record_withdraw,
+    tombstone_create,
+)
 
 CANDIDATE_POOL = 8
 MAX_CLAIM_ROUNDS = 20
@@ -91,6 +106,8 @@ PROJECT_EDITABLE_FIELDS = (
     "data_use_statement",
     "survey",
     "assignment_ttl_seconds",
+    "assignment_strategy",
+    "control_rate",
 )
 # Once labeling has started these would change the meaning of existing labels.
 PROJECT_FROZEN_AFTER_DRAFT = ("modality", "label_schema", "annotations_per_item")
@@ -157,10 +174,32 @@ def project_update(*, project: Project, actor: User, data: dict[str, Any]) -> Pr
     for name in changed:
         setattr(project, name, data[name])
     _validate_project(project)
+    if "label_schema" in changed:
+        _check_control_answers_fit(project)
     with transaction.atomic():
         project.save()
         audit_record(actor=actor, action="project.update", obj=project, payload={"fields": changed})
     return project
+
+
+def _check_control_answers_fit(project: Project) -> None:
+    """A draft's new schema must still accept every control item's expected answer."""
+    schema = LabelSchema.from_json(project.label_schema)
+    misfits = []
+    controls = Item.objects.filter(project=project).exclude(control=ControlKind.NONE)
+    for external_id, expected in controls.values_list("external_id", "expected_value"):
+        try:
+            schema.validate(expected)
+        except SchemaError:
+            misfits.append(external_id)
+    if misfits:
+        message = (
+            "The new schema does not accept the expected answer of control items "
+            f"{', '.join(sorted(misfits)[:10])}; change or unmark them first."
+        )
+        raise ValidationFailed(
+            message, code="control_answers_misfit", extra={"fields": {"label_schema": [message]}}
+        )
 
 
 ALLOWED_TRANSITIONS = {
@@ -302,8 +341,11 @@ def enrolment_withdraw(*, enrolment: Enrolment, actor: User) -> Enrolment:
     withdrawn_labels = Annotation.objects.filter(
         project_id=locked.project_id, annotator_id=locked.annotator_id, withdrawn=False
     ).update(withdrawn=True, withdrawn_at=now)
-    # Released slots let other annotators label these items again.
-    Item.objects.filter(pk__in=open_items + labeled_items).update(slots_taken=F("slots_taken") - 1)
+    # Released slots let other annotators label these items again (control items hold none).
+    Item.objects.filter(pk__in=open_items + labeled_items, control=ControlKind.NONE).update(
+        slots_taken=F("slots_taken") - 1
+    )
+    _item_entropy_refresh(labeled_items)
     locked.withdrawn_at = now
     locked.save(update_fields=["withdrawn_at", "updated_at"])
     consent_record_withdraw(record=locked.consent)
@@ -349,26 +391,48 @@ def assignments_expire(*, project_id: int, limit: int = 500) -> int:
         if Assignment.objects.filter(pk=assignment_id, status=Assignment.Status.OPEN).update(
             status=Assignment.Status.EXPIRED
         ):
-            Item.objects.filter(pk=item_id).update(slots_taken=F("slots_taken") - 1)
+            Item.objects.filter(pk=item_id, control=ControlKind.NONE).update(
+                slots_taken=F("slots_taken") - 1
+            )
             expired += 1
     return expired
+
+
+def _seen_by(annotator: User) -> Exists:
+    """The item was given to this annotator (an expired assignment may be given again)."""
+    return Exists(
+        Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
+            status=Assignment.Status.EXPIRED
+        )
+    )
+
+
+def _open_items(project: Project, annotator: User) -> QuerySet[Item]:
+    """Regular items this annotator may still take: a free slot, not seen, not taken down."""
+    return Item.objects.filter(
+        project=project,
+        control=ControlKind.NONE,
+        slots_taken__lt=project.annotations_per_item,
+        tombstoned_at__isnull=True,
+    ).filter(~_seen_by(annotator))
 
 
 def _candidate_items(
     project: Project, annotator: User, *, skip_locked: bool, limit: int
 ) -> list[int]:
-    """Items this annotator may still take: least-labeled first, from a random point in
-    the shuffle order within each fill level.
+    """Regular items this annotator may still take, in the project's strategy's order.
+
+    Least-labeled first: fewest slots taken first, from a random point in the shuffle
+    order within each fill level. Most contested first: see ``_most_contested_items``.
 
     With ``skip_locked`` the returned rows are locked and rows that other transactions
     hold (they are claiming them right now) are passed over, moving on to the next fill
     level if a whole level is held. Without it nothing is locked.
     """
     k = project.annotations_per_item
-    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
-        status=Assignment.Status.EXPIRED
-    )
-    pool = Item.objects.filter(project=project, slots_taken__lt=k).filter(~Exists(seen))
+    pool = _open_items(project, annotator)
+    if project.assignment_strategy == AssignmentStrategy.MOST_CONTESTED:
+        return _most_contested_items(pool, skip_locked=skip_locked, limit=limit)
     lowest = (
         pool.order_by("slots_taken", "shuffle_key").values_list("slots_taken", flat=True).first()
     )
@@ -393,13 +457,102 @@ def _candidate_items(
     return ids
 
 
-def _claim(project: Project, item_id: int) -> bool:
-    """Take one slot if the item still has one: evaluated by the database on the locked row."""
-    return bool(
-        Item.objects.filter(pk=item_id, slots_taken__lt=project.annotations_per_item).update(
-            slots_taken=F("slots_taken") + 1
-        )
+def _most_contested_items(pool: QuerySet[Item], *, skip_locked: bool, limit: int) -> list[int]:
+    """Highest label entropy first, then fewest slots taken, then the shuffle order read
+    from a random point (so concurrent callers spread over equally contested items).
+
+    One ordered query: rows other transactions hold are skipped (``skip_locked``) and the
+    next ones in the same order come instead.
+    """
+    pivot = random.random()  # noqa: S311 - load spreading, not security
+    rotated_shuffle_key = Case(
+        When(shuffle_key__gte=pivot, then=F("shuffle_key") - Value(pivot)),
+        default=F("shuffle_key") - Value(pivot) + Value(1.0),
+        output_field=FloatField(),
     )
+    queryset = pool.order_by("-label_entropy", "slots_taken", rotated_shuffle_key)
+    if skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return list(queryset.values_list("pk", flat=True)[:limit])
+
+
+def _claim(project: Project, item_id: int) -> bool:
+    """Take one slot if the item still has one: evaluated by the database on the locked row.
+
+    Only regular items have slots: an item made a control item meanwhile is not taken.
+    """
+    return bool(
+        Item.objects.filter(
+            pk=item_id, control=ControlKind.NONE, slots_taken__lt=project.annotations_per_item
+        ).update(slots_taken=F("slots_taken") + 1)
+    )
+
+
+def _unseen_control_items(project: Project, annotator: User, *, limit: int) -> list[int]:
+    """Control items this annotator was never given, from a random point in shuffle order.
+
+    Unlike a regular item, one whose assignment expired is not given again: each control
+    item is shown to each annotator once at most.
+    """
+    given = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    pool = (
+        Item.objects.filter(project=project, tombstoned_at__isnull=True)
+        .exclude(control=ControlKind.NONE)
+        .filter(~Exists(given))
+    )
+    pivot = random.random()  # noqa: S311 - picks a control item, not security
+    ids = list(
+        pool.filter(shuffle_key__gte=pivot)
+        .order_by("shuffle_key")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if len(ids) < limit:
+        ids.extend(
+            pool.filter(shuffle_key__lt=pivot)
+            .order_by("shuffle_key")
+            .values_list("pk", flat=True)[: limit - len(ids)]
+        )
+    return ids
+
+
+def _claim_control(item_id: int) -> bool:
+    """Lock a control item's row, checking it still is one. Control items take no slot.
+
+    The no-op UPDATE serialises this with ``item_control_set``: either that sees this
+    assignment (and refuses to change the kind), or this sees the new kind.
+    """
+    return bool(
+        Item.objects.filter(pk=item_id, tombstoned_at__isnull=True)
+        .exclude(control=ControlKind.NONE)
+        .update(control=F("control"))
+    )
+
+
+def _assign(project: Project, annotator: User, item_id: int, expires_at: datetime) -> Assignment:
+    # An expired assignment of the same pair is reused (one row per item and annotator).
+    assignment, _ = Assignment.objects.update_or_create(
+        item_id=item_id,
+        annotator=annotator,
+        defaults={"project": project, "status": Assignment.Status.OPEN, "expires_at": expires_at},
+    )
+    return Assignment.objects.select_related("item").get(pk=assignment.pk)
+
+
+def _mixed_in_control(project: Project, annotator: User, expires_at: datetime) -> Assignment | None:
+    """With probability ``control_rate``, a control item the annotator has not seen.
+
+    Only between regular items: once no regular item is left for this annotator, none is
+    given, so nobody is kept busy with control items alone. (Checked without locking: a
+    regular item may fill up meanwhile, which at worst gives one control item last.)
+    """
+    if not random.random() < project.control_rate:  # noqa: S311 - sampling, not security
+        return None
+    if not _open_items(project, annotator).exists():
+        return None
+    for item_id in _unseen_control_items(project, annotator, limit=CANDIDATE_POOL):
+        if _claim_control(item_id):
+            return _assign(project, annotator, item_id, expires_at)
+    return None
 
 
 @atomic_with_retry()
@@ -411,6 +564,10 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
     ``None`` means none is left, not that the remaining ones were busy: rows other callers
     are claiming are first skipped (no waiting), then waited for before giving up, since
     such a row may still have a free slot once its holder commits.
+
+    Control items (gold and attention checks) are mixed in at the project's
+    ``control_rate``: each shown to an annotator once at most, taking no slot, and never
+    once the annotator's regular items are exhausted.
     """
     project = Project.objects.get(pk=project.pk)
     if project.status != ProjectStatus.OPEN:
@@ -428,6 +585,9 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
         return current
     assignments_expire(project_id=project.pk)
     expires_at = now + timedelta(seconds=project.assignment_ttl_seconds)
+    control = _mixed_in_control(project, annotator, expires_at)
+    if control is not None:
+        return control
     passes = (
         ((True, 1), (False, CANDIDATE_POOL))
         if supports_skip_locked()
@@ -441,18 +601,8 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
             if not candidates:
                 break
             for item_id in candidates:
-                if not _claim(project, item_id):
-                    continue
-                assignment, _ = Assignment.objects.update_or_create(
-                    item_id=item_id,
-                    annotator=annotator,
-                    defaults={
-                        "project": project,
-                        "status": Assignment.Status.OPEN,
-                        "expires_at": expires_at,
-                    },
-                )
-                return Assignment.objects.select_related("item").get(pk=assignment.pk)
+                if _claim(project, item_id):
+                    return _assign(project, annotator, item_id, expires_at)
     return None
 
 
@@ -463,7 +613,9 @@ def assignment_skip(*, assignment: Assignment, annotator: User) -> Assignment:
     if Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
         status=Assignment.Status.SKIPPED
     ):
-        Item.objects.filter(pk=assignment.item_id).update(slots_taken=F("slots_taken") - 1)
+        Item.objects.filter(pk=assignment.item_id, control=ControlKind.NONE).update(
+            slots_taken=F("slots_taken") - 1
+        )
     assignment.refresh_from_db()
     return assignment
 
@@ -477,14 +629,19 @@ class SubmitResult:
     created: bool
 
 
+def _clean_label(project: Project, value: Any) -> Any:
+    """The value in canonical form if the project's label schema accepts it."""
+    try:
+        return project_schema(project).validate(value)
+    except SchemaError as error:
+        raise ValidationFailed(str(error), code="invalid_label") from error
+
+
 def _clean_answer(
     project: Project, value: Any, confidence: object, rationale: str
 ) -> tuple[Any, int | None, str]:
     # ``confidence`` is typed ``object``: callers pass what a client sent, checked here.
-    try:
-        clean_value = project_schema(project).validate(value)
-    except SchemaError as error:
-        raise ValidationFailed(str(error), code="invalid_label") from error
+    clean_value = _clean_label(project, value)
     clean_confidence: int | None = None
     if confidence is not None:
         if (
@@ -546,10 +703,12 @@ def annotation_submit(
     ):
         raise Conflict("This item is not assigned to you.", code="not_assigned")
     if assignment.status == Assignment.Status.EXPIRED:
+        # A regular item's slot went back to the pool: take one again if any is left.
+        # Control items take no slot, so a late answer to one needs none.
         retaken = Item.objects.filter(
-            pk=item.pk, slots_taken__lt=project.annotations_per_item
+            pk=item.pk, control=ControlKind.NONE, slots_taken__lt=project.annotations_per_item
         ).update(slots_taken=F("slots_taken") + 1)
-        if not retaken:
+        if not retaken and not _is_control_item(item.pk):
             raise Conflict(
                 "Your assignment expired and the item is now fully labeled.",
                 code="assignment_expired",
@@ -569,6 +728,8 @@ def annotation_submit(
         existing = Annotation.objects.get(item=item, annotator=annotator)
         return _replay_or_conflict(existing, clean_value, confidence, rationale)
     Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
+    # Before the audit record: that takes the log's global lock, which must come last.
+    _item_entropy_refresh([item.pk])
     audit_record(
         actor=annotator,
         action="annotation.submit",
@@ -629,10 +790,358 @@ def annotation_update(
     locked.confidence = clean_confidence
     locked.rationale = clean_rationale
     locked.save(update_fields=["value", "confidence", "rationale", "updated_at"])
+    _item_entropy_refresh([locked.item_id])
     return locked
 
 
+# ---------------------------------------------------------------- quality control
+
+
+def _is_control_item(item_id: int) -> bool:
+    return Item.objects.filter(pk=item_id).exclude(control=ControlKind.NONE).exists()
+
+
+def _label_set_count(schema: LabelSchema) -> int:
+    """How many answers a multi-label schema admits: every allowed number of ticked choices."""
+    n = len(schema.values)
+    most = n if schema.max_selected is None else min(schema.max_selected, n)
+    return sum(math.comb(n, size) for size in range(schema.min_selected, most + 1))
+
+
+def _label_entropy(values: Sequence[Any], schema: LabelSchema) -> float:
+    """Normalised Shannon entropy of one item's labels, in [0, 1].
+
+    ``H = -sum_c p_c ln p_c`` over the answers given, divided by ``ln K``. Single choice:
+    the categories are the schema's choices. Multi-label: each distinct label set is one
+    category and ``K`` is the number of sets the schema admits. Free text, and any item
+    with fewer than two labels, has 0.
+    """
+    if schema.kind == "free_text" or len(values) < 2:
+        return 0.0
+    if schema.kind == "multi_label":
+        answers = [json.dumps(sorted(value)) for value in values]
+        n_categories = _label_set_count(schema)
+    else:
+        answers = [str(value) for value in values]
+        n_categories = len(schema.values)
+    if n_categories < 2:
+        return 0.0
+    total = len(answers)
+    entropy = -sum(n / total * math.log(n / total) for n in Counter(answers).values())
+    return max(0.0, entropy / math.log(n_categories))
+
+
+def _item_entropy_refresh(item_ids: Iterable[int]) -> None:
+    """Recompute ``label_entropy`` from the items' current non-withdrawn labels.
+
+    Call it in the transaction that changed the labels. The item rows are locked first (in
+    id order), so concurrent label changes to one item are counted one after the other and
+    the last writer sees every committed label.
+    """
+    ids = sorted(set(item_ids))
+    if not ids:
+        return
+    items = list(
+        Item.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .only("pk", "project_id", "label_entropy")
+    )
+    schemas = {
+        project.pk: LabelSchema.from_json(project.label_schema)
+        for project in Project.objects.filter(pk__in={item.project_id for item in items})
+    }
+    values: dict[int, list[Any]] = defaultdict(list)
+    for item_id, value in Annotation.objects.filter(item_id__in=ids, withdrawn=False).values_list(
+        "item_id", "value"
+    ):
+        values[item_id].append(value)
+    changed = []
+    for item in items:
+        entropy = _label_entropy(values[item.pk], schemas[item.project_id])
+        if entropy != item.label_entropy:
+            item.label_entropy = entropy
+            changed.append(item)
+    Item.objects.bulk_update(changed, ["label_entropy"])
+
+
+@atomic_with_retry()
+def item_control_set(*, item: Item, actor: User, control: str, expected_value: Any = None) -> Item:
+    """Make an item a gold or attention-check item with its expected answer, or a regular
+    item again (``control=""``, no expected answer).
+
+    The project's owner or staff, while the project is a draft or open. The expected
+    answer is checked against the label schema exactly like an annotator's answer. An item
+    may change between regular and control only while nobody holds an assignment for it or
+    has labeled it: its labels would otherwise move silently in or out of the analysis, and
+    its slots in or out of the k count. The expected answer of a control item, and gold
+    versus attention, may be corrected at any time before the project closes.
+    """
+    _check_manages(item.project, actor, "manage control items")
+    if control not in ControlKind.values:
+        raise ValidationFailed(
+            f"control must be one of: {', '.join(repr(v) for v in ControlKind.values)}.",
+            code="invalid_control",
+        )
+    locked = Item.objects.select_for_update().get(pk=item.pk)
+    project = Project.objects.get(pk=locked.project_id)
+    if project.status == ProjectStatus.CLOSED:
+        raise Conflict(
+            "The project is closed; its items can no longer change.", code="project_closed"
+        )
+    if locked.tombstoned_at is not None:
+        raise Conflict("This item was taken down.", code="item_tombstoned")
+    if control == ControlKind.NONE:
+        if expected_value is not None:
+            raise ValidationFailed(
+                "A regular item has no expected answer.", code="unexpected_expected_value"
+            )
+        clean_value = None
+    else:
+        if expected_value is None:
+            raise ValidationFailed(
+                "A control item needs its expected answer.", code="expected_value_required"
+            )
+        clean_value = _clean_label(project, expected_value)
+    previous = {"control": locked.control, "expected_value": locked.expected_value}
+    if (locked.control, locked.expected_value) == (control, clean_value):
+        return locked
+    is_control, was_control = control != ControlKind.NONE, locked.control != ControlKind.NONE
+    if is_control != was_control and (
+        locked.annotations.exists()
+        or locked.assignments.filter(status=Assignment.Status.OPEN).exists()
+    ):
+        raise Conflict(
+            "This item is already being labeled; only items nobody holds or has labeled can "
+            "become or stop being control items.",
+            code="item_in_use",
+        )
+    locked.control = control
+    locked.expected_value = clean_value
+    locked.save(update_fields=["control", "expected_value", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="item.control_set",
+        obj=locked,
+        payload={
+            "project": project.pk,
+            "control": control,
+            "expected_value": clean_value,
+            "previous": previous,
+        },
+    )
+    return locked
+
+
+# ---------------------------------------------------------------- data subjects and takedowns
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_manages(project: Project | None, actor: User, what: str) -> None:
+    if actor.is_staff:
+        return
+    if project is not None and actor.is_researcher and project.owner_id == actor.pk:
+        return
+    raise PermissionDenied(f"Only the project's owner or staff can {what}.", code="not_owner")
+
+
+@transaction.atomic
+def item_subject_consent_set(
+    *,
+    item: Item,
+    actor: User,
+    status: str,
+    consent_text: str = "",
+    purposes: list[str] | None = None,
+    lawful_basis: str = "consent",
+    evidence: str = "",
+    given_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Item:
+    """Record whether the people an item shows consented, with the record when they did.
+
+    ``obtained`` needs the consent text, at least one purpose and the evidence (where the
+    signed release is kept); any other status clears the link to a record (records
+    themselves are kept: they are evidence).
+    """
+    _check_manages(item.project, actor, "record a data subject's consent")
+    if status not in SubjectConsent.values:
+        raise ValidationFailed(
+            f"Consent status must be one of {', '.join(SubjectConsent.values)}.",
+            code="invalid_consent_status",
+        )
+    record: ConsentRecord | None = None
+    if status == SubjectConsent.OBTAINED:
+        if not consent_text.strip() or not purposes or not evidence.strip():
+            raise ValidationFailed(
+                "Obtained consent needs the consent text, its purposes and the evidence.",
+                code="consent_incomplete",
+            )
+        record = consent_record_create(
+            subject=None,
+            subject_kind=ConsentRecord.SubjectKind.DATA_SUBJECT,
+            scope=f"item:{item.pk}",
+            text=consent_text.strip(),
+            purposes=purposes,
+            method="release-form",
+            lawful_basis=lawful_basis,
+            evidence=evidence.strip(),
+            given_at=given_at,
+            expires_at=expires_at,
+        )
+    item.subject_consent = status
+    item.subject_consent_record = record
+    item.save(update_fields=["subject_consent", "subject_consent_record", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="item.subject_consent",
+        obj=item,
+        payload={
+            "project": item.project_id,
+            "status": status,
+            "consent_record": record.pk if record else None,
+        },
+    )
+    return item
+
+
+def _takedown_targets(reference: str) -> list[Item]:
+    """The items a takedown reference names: an item id, or a content sha256 in any project."""
+    text = reference.strip().lower()
+    if text.isdigit() and len(text) < 19:
+        return list(Item.objects.filter(pk=int(text)).select_related("project"))
+    if SHA256_HEX.match(text):
+        return list(Item.objects.filter(sha256=text).select_related("project").order_by("pk"))
+    return []
+
+
+@transaction.atomic
+def takedown_file(
+    *, reference: str, kind: str, reason: str, contact: str = ""
+) -> list[TakedownRequest]:
+    """File a takedown or erasure request; anyone may, signed in or not.
+
+    One request per item the reference names (the same content may sit in several
+    projects, each with its own owner to decide); a reference that names nothing is still
+    kept, for staff to triage. Callers must not tell the requester which items matched:
+    that would answer "is my photo in this dataset?" to anyone who asks.
+    """
+    reference = reference.strip()
+    reason = reason.strip()
+    if not reference or len(reference) > 200:
+        raise ValidationFailed(
+            "Give the item's id or its sha256 (up to 200 characters).", code="invalid_reference"
+        )
+    if kind not in TakedownRequest.Kind.values:
+        raise ValidationFailed(
+            f"Kind must be one of {', '.join(TakedownRequest.Kind.values)}.", code="invalid_kind"
+        )
+    if not reason or len(reason) > 5000:
+        raise ValidationFailed(
+            "Say why the item should be taken down (up to 5000 characters).",
+            code="invalid_reason",
+        )
+    targets: list[Item | None] = [*_takedown_targets(reference)] or [None]
+    filed = []
+    for item in targets:
+        request = TakedownRequest(
+            reference=reference,
+            item=item,
+            project=item.project if item is not None else None,
+            kind=kind,
+            reason=reason,
+            contact=contact.strip()[:254],
+        )
+        request.full_clean()
+        request.save()
+        audit_record(
+            actor=None,
+            action="takedown.file",
+            obj=request,
+            payload={
+                "kind": kind,
+                "item": item.pk if item is not None else None,
+                "project": request.project_id,
+            },
+        )
+        filed.append(request)
+    return filed
+
+
+def _item_tombstone(*, item: Item, actor: User, reason: str, request: TakedownRequest) -> None:
+    """Remove an item's content for good, keeping its hashes and provenance."""
+    if item.tombstoned_at is not None:
+        return
+    stored_name = item.image.name if item.image else ""
+    tombstone_create(
+        sha256=item.sha256,
+        phash=item.phash,
+        object_type="annotation.item",
+        object_id=str(item.pk),
+        reason=f"takedown {request.pk}: {reason}"[:5000],
+    )
+    Assignment.objects.filter(item=item, status=Assignment.Status.OPEN).update(
+        status=Assignment.Status.CANCELLED
+    )
+    item.text = ""
+    item.image = ""
+    item.metadata = {}
+    item.tombstoned_at = timezone.now()
+    item.save(update_fields=["text", "image", "metadata", "tombstoned_at", "updated_at"])
+    if stored_name:
+        # Only once the tombstone is committed: a rollback must not lose the content.
+        transaction.on_commit(lambda: default_storage.delete(stored_name))
+    audit_record(
+        actor=actor,
+        action="item.tombstone",
+        obj=item,
+        payload={"project": item.project_id, "takedown": request.pk, "sha256": item.sha256},
+    )
+
+
+@atomic_with_retry()
+def takedown_decide(
+    *, request: TakedownRequest, actor: User, accept: bool, reason: str
+) -> TakedownRequest:
+    """Accept or reject a request, with a reason. Accepting tombstones the item.
+
+    The item's owner or staff decide; a request that names no item is for staff only.
+    """
+    request = TakedownRequest.objects.select_for_update().get(pk=request.pk)
+    _check_manages(request.project, actor, "decide takedown requests")
+    if request.status != TakedownRequest.Status.OPEN:
+        raise Conflict("This request was already decided.", code="takedown_decided")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Give the reason for the decision.", code="reason_required")
+    if accept and request.item is None:
+        raise Conflict(
+            "This request names no item; there is nothing to take down.",
+            code="takedown_no_item",
+        )
+    request.status = TakedownRequest.Status.ACCEPTED if accept else TakedownRequest.Status.REJECTED
+    request.decided_by = actor
+    request.decided_at = timezone.now()
+    request.decision_reason = reason[:5000]
+    if accept and request.item_id is not None:
+        item = Item.objects.select_for_update().get(pk=request.item_id)
+        _item_tombstone(item=item, actor=actor, reason=reason, request=request)
+    request.save()
+    audit_record(
+        actor=actor,
+        action="takedown.accept" if accept else "takedown.reject",
+        obj=request,
+        payload={"item": request.item_id, "project": request.project_id, "reason": reason},
+    )
+    return request
+
+
 __all__ = [
+    "item_control_set",
+    "item_subject_consent_set",
+    "takedown_decide",
+    "takedown_file",
     "SubmitResult",
     "annotation_submit",
     "annotation_update",

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.db import OperationalError
 
-from annotation import ingest, services
+from annotation import analysis, ingest, services
 from annotation.models import Project
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,22 @@ def import_batch_run_task(self: "Task[Any, Any]", batch_id: int) -> str:
 )
 def assignments_expire_task(self: "Task[Any, Any]", project_id: int) -> int:
     return services.assignments_expire(project_id=project_id)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    name="annotation.agreement_analysis",
+    time_limit=analysis.ANALYSIS_TIME_LIMIT_S,
+    soft_time_limit=analysis.ANALYSIS_TIME_LIMIT_S - 60,
+)
+def agreement_analysis_task(self: "Task[Any, Any]", analysis_id: int) -> str:
+    """Compute a queued agreement analysis. Not retried: a failure is stored on the analysis,
+    and its status guard makes a redelivered run a no-op."""
+    result = analysis.analysis_run(analysis_id=analysis_id)
+    status = str(result.status) if result is not None else "deleted"
+    logger.info("agreement analysis %s %s (task %s)", analysis_id, status, self.request.id)
+    return status
 
 
 @shared_task(bind=True, acks_late=True, name="annotation.ping", time_limit=30, soft_time_limit=25)

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from annotation import views
+from annotation import governance_views, quality_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
@@ -38,6 +38,46 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "research/projects/<int:project_id>/import/<int:batch_id>/",
         views.import_batch_detail,
         name="research-import-batch",
+    ),
+    # Agreement analysis: owners, auditors (read-only) and staff
+    path(
+        "research/projects/<int:project_id>/analysis/",
+        views.analysis_overview,
+        name="research-analysis",
+    ),
+    path(
+        "research/projects/<int:project_id>/analysis/items/",
+        views.analysis_items,
+        name="research-analysis-items",
+    ),
+    path(
+        "research/projects/<int:project_id>/controls/",
+        quality_views.project_controls,
+        name="research-project-controls",
+    ),
+    # Anyone: takedown requests
+    path("takedown/", governance_views.takedown_public, name="takedown"),
+    # Governance: owners decide, auditors read
+    path("governance/takedowns/", governance_views.takedown_list, name="takedown-list"),
+    path(
+        "governance/takedowns/<int:takedown_id>/",
+        governance_views.takedown_detail,
+        name="takedown-detail",
+    ),
+    path(
+        "governance/projects/<int:project_id>/licenses/",
+        governance_views.project_license_report,
+        name="report-licenses",
+    ),
+    path(
+        "governance/projects/<int:project_id>/consent/",
+        governance_views.project_consent_report,
+        name="report-consent",
+    ),
+    path(
+        "governance/items/<int:item_id>/consent/",
+        governance_views.item_subject_consent,
+        name="item-subject-consent",
     ),
     # Auditors (and staff): read-only
     path("audit/", views.audit_log, name="audit-log"),

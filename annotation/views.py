@@ -8,8 +8,9 @@ from an auditor is refused before the view runs.
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, cast
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation.analysis import (
+    analysis_categories,
+    analysis_get_or_refresh,
+    analysis_group_result,
+    group_display_name,
+    item_disagreement_list,
+)
 from annotation.forms import (
     AuditFilterForm,
     ConsentForm,
@@ -30,7 +38,16 @@ from annotation.forms import (
     SurveyForm,
 )
 from annotation.ingest import import_batch_create
-from annotation.models import Enrolment, Item, Modality, Project, ProjectStatus
+from annotation.models import (
+    AgreementAnalysis,
+    Enrolment,
+    Item,
+    ItemDisagreement,
+    Modality,
+    Project,
+    ProjectStatus,
+)
+from annotation.plots import entropy_histogram_svg, group_distribution_svg, xrr_heatmap_svg
 from annotation.schemas import PRESETS
 from annotation.selectors import (
     annotation_get_own,
@@ -43,6 +60,7 @@ from annotation.selectors import (
     project_list_for,
     project_managed_by,
     project_progress,
+    project_readable_by_staff_role,
 )
 from annotation.services import (
     ALLOWED_TRANSITIONS,
@@ -62,7 +80,7 @@ from annotation.services import (
 from annotation.surveys import parse_definition
 from core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from provenance.selectors import audit_event_list
+from provenance.selectors import audit_action_list, audit_event_list
 from provenance.services import audit_chain_verify, consent_text_version
 
 P = ParamSpec("P")
@@ -591,15 +609,163 @@ def auditor_projects(request: HttpRequest) -> HttpResponse:
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    cleaned = form.cleaned_data if form.is_valid() else {}
+    cleaned = dict(form.cleaned_data) if form.is_valid() else {}
+    since, until = cleaned.pop("since", None), cleaned.pop("until", None)
     filters = {name: str(value) for name, value in cleaned.items() if value}
-    page = Paginator(audit_event_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    events = audit_event_list(filters=filters, since=since, until=until)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form,
         "page": page,
         "chain": audit_chain_verify(),
+        "actions": audit_action_list(),
         "query": query.urlencode(),
     }
     return render(request, "annotation/audit_log.html", context)
+
+
+# ---------------------------------------------------------------- agreement analysis
+
+analysis_readers = role_required(Role.RESEARCHER, Role.AUDITOR, staff=True)
+
+ANALYSIS_FILTER_PARAMS = ("since", "until", "question")
+CONTESTED_ITEMS_SHOWN = 20
+ANNOTATORS_SHOWN = 200
+# One colour per category position in the label-spread bars (matplotlib's tab10).
+CATEGORY_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def _analysis_of(request: HttpRequest, project_id: int) -> tuple[Project, AgreementAnalysis]:
+    """Owner, auditors and staff (404 for anyone else); the analysis for the query's
+    filters, recomputed inline when stale and small, queued when large."""
+    project = project_readable_by_staff_role(user=current_user(request), project_id=project_id)
+    filters = {name: request.GET.get(name, "") for name in ANALYSIS_FILTER_PARAMS}
+    return project, analysis_get_or_refresh(project=project, filters=filters)
+
+
+def _category_legend(categories: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {**category, "color": CATEGORY_COLORS[index % len(CATEGORY_COLORS)]}
+        for index, category in enumerate(categories)
+    ]
+
+
+def _disagreement_rows(
+    rows: Iterable[ItemDisagreement], legend: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Per-item rows with their label spread as bar segments (width in percent)."""
+    names = {category["value"]: category["label"] for category in legend}
+    return [
+        {
+            "row": row,
+            "image_url": item_image_url(row.item_id) if row.item.kind == Modality.IMAGE else "",
+            "majority": names.get(str(row.majority), "tie") if row.majority else "tie",
+            "ds_label": names.get(str(row.ds_label), "") if row.ds_label else "",
+            "segments": [
+                {
+                    "label": category["label"],
+                    "color": category["color"],
+                    "percent": round(100 * float(row.soft_label.get(category["value"]) or 0), 1),
+                }
+                for category in legend
+                if row.soft_label.get(category["value"])
+            ],
+        }
+        for row in rows
+    ]
+
+
+def _analysis_query(analysis: AgreementAnalysis) -> str:
+    return urlencode(analysis.filters) if isinstance(analysis.filters, dict) else ""
+
+
+@analysis_readers
+@require_GET
+def analysis_overview(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, analysis = _analysis_of(request, project_id)
+    summary = analysis.summary or {}
+    legend = _category_legend(analysis_categories(project=project, analysis=analysis))
+    sections = []
+    for question in parse_definition(project.survey):
+        result = analysis_group_result(project=project, analysis=analysis, question=question.key)
+        done = result.get("status") == "done"
+        sections.append(
+            {
+                "question": question,
+                "result": result,
+                "groups": [
+                    {**group, "name": group_display_name(group["group"])}
+                    for group in result.get("groups", [])
+                ],
+                "pairs": [
+                    {
+                        **pair,
+                        "name_a": group_display_name(pair["group_a"]),
+                        "name_b": group_display_name(pair["group_b"]),
+                    }
+                    for pair in result.get("pairs", [])
+                ],
+                "distribution_svg": group_distribution_svg(result=result, categories=legend)
+                if done
+                else "",
+                "heatmap_svg": xrr_heatmap_svg(result=result) if done else "",
+            }
+        )
+    annotators = sorted(
+        analysis.annotators if isinstance(analysis.annotators, list) else [],
+        key=lambda row: (-int(row.get("n_labels") or 0), str(row.get("pseudonym"))),
+    )
+    contested = item_disagreement_list(analysis=analysis, ordering="-entropy")
+    histogram = summary.get("entropy_histogram") or []
+    context = {
+        "project": project,
+        "analysis": analysis,
+        "summary": summary,
+        "legend": legend,
+        "in_progress": analysis.status
+        in (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING),
+        "entropy_svg": entropy_histogram_svg(histogram=histogram) if histogram else "",
+        "sections": sections,
+        "contested": _disagreement_rows(contested[:CONTESTED_ITEMS_SHOWN], legend),
+        "annotators": annotators[:ANNOTATORS_SHOWN],
+        "annotators_total": len(annotators),
+        "questions": parse_definition(project.survey),
+        "filters": analysis.filters,
+        "query": _analysis_query(analysis),
+    }
+    return render(request, "annotation/analysis.html", context)
+
+
+@analysis_readers
+@require_GET
+def analysis_items(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, analysis = _analysis_of(request, project_id)
+    legend = _category_legend(analysis_categories(project=project, analysis=analysis))
+    page = Paginator(item_disagreement_list(analysis=analysis), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = _analysis_query(analysis)
+    context = {
+        "project": project,
+        "analysis": analysis,
+        "legend": legend,
+        "page": page,
+        "rows": _disagreement_rows(page, legend),
+        "query": query,
+        "in_progress": analysis.status
+        in (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING),
+    }
+    return render(request, "annotation/analysis_items.html", context)

@@ -36,6 +36,8 @@ ENV_VARS = (
     "CHORUS_ASSIGNMENT_TTL_SECONDS",
     "CHORUS_LOGIN_MAX_FAILURES",
     "CHORUS_LOGIN_WINDOW_SECONDS",
+    "CHORUS_TAKEDOWN_MAX_PER_HOUR",
+    "CHORUS_ANALYSIS_INLINE_LIMIT",
     "CHORUS_SECURE_COOKIES",
     "HF_HUB_OFFLINE",
     "LOG_LEVEL",
@@ -193,6 +195,11 @@ CHORUS_MAX_TEXT_CHARS = 20_000
 CHORUS_ASSIGNMENT_TTL_SECONDS = int(os.environ.get("CHORUS_ASSIGNMENT_TTL_SECONDS", "1800"))
 CHORUS_LOGIN_MAX_FAILURES = int(os.environ.get("CHORUS_LOGIN_MAX_FAILURES", "5"))
 CHORUS_LOGIN_WINDOW_SECONDS = int(os.environ.get("CHORUS_LOGIN_WINDOW_SECONDS", "900"))
+# Takedown requests anyone may file: at most this many per client address and hour.
+CHORUS_TAKEDOWN_MAX_PER_HOUR = int(os.environ.get("CHORUS_TAKEDOWN_MAX_PER_HOUR", "20"))
+# Agreement analyses of up to this many labels are recomputed within the request that finds
+# them stale; larger ones are queued for a worker and the stale result is shown meanwhile.
+CHORUS_ANALYSIS_INLINE_LIMIT = int(os.environ.get("CHORUS_ANALYSIS_INLINE_LIMIT", "20000"))
 
 # Security headers.
 X_FRAME_OPTIONS = "DENY"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from provenance.models import AuditEvent, ConsentRecord, Source
+from provenance.models import AuditEvent, ConsentRecord, LicenseCatalogEntry, Source, Tombstone
 
 
 @admin.register(Source)
@@ -38,4 +38,30 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(LicenseCatalogEntry)
+class LicenseCatalogEntryAdmin(admin.ModelAdmin[LicenseCatalogEntry]):
+    """Staff edit the license classes; the rules in ``provenance.licenses`` run on them."""
+
+    list_display = ("spdx_id", "name", "use", "attribution", "share_alike", "no_derivatives")
+    list_filter = ("use", "attribution", "share_alike", "no_derivatives")
+    search_fields = ("spdx_id", "name")
+
+
+@admin.register(Tombstone)
+class TombstoneAdmin(admin.ModelAdmin[Tombstone]):
+    """Read-only: a tombstone is what keeps taken-down content from coming back."""
+
+    list_display = ("sha256", "object_type", "object_id", "created_at")
+    readonly_fields = [f.name for f in Tombstone._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Tombstone | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tombstone | None = None) -> bool:
         return False

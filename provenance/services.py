@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from core.models import User
-from provenance.models import AuditChainHead, AuditEvent, ConsentRecord, Source
+from provenance.models import AuditChainHead, AuditEvent, ConsentRecord, Source, Tombstone
 
 GENESIS_HASH = "0" * 64
 
@@ -201,6 +201,8 @@ def consent_record_create(
     purposes: list[str],
     method: str,
     lawful_basis: str = "consent",
+    evidence: str = "",
+    given_at: datetime | None = None,
     expires_at: datetime | None = None,
 ) -> ConsentRecord:
     record = ConsentRecord(
@@ -212,7 +214,8 @@ def consent_record_create(
         purposes=purposes,
         method=method,
         lawful_basis=lawful_basis,
-        given_at=timezone.now(),
+        evidence=evidence,
+        given_at=given_at or timezone.now(),
         expires_at=expires_at,
     )
     record.full_clean()
@@ -225,3 +228,15 @@ def consent_record_withdraw(*, record: ConsentRecord) -> ConsentRecord:
         record.withdrawn_at = timezone.now()
         record.save(update_fields=["withdrawn_at"])
     return record
+
+
+def tombstone_create(
+    *, sha256: str, phash: str, object_type: str, object_id: str, reason: str
+) -> Tombstone:
+    """Remember taken-down content by its hashes so it is never imported again."""
+    tombstone = Tombstone(
+        sha256=sha256, phash=phash, object_type=object_type, object_id=object_id, reason=reason
+    )
+    tombstone.full_clean()
+    tombstone.save()
+    return tombstone

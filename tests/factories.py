@@ -3,8 +3,14 @@
 import itertools
 from typing import Any
 
-from annotation.models import Item, Modality, Project, ProjectStatus
-from annotation.services import enrolment_create, project_create, project_transition, user_create
+from annotation.models import ControlKind, Item, Modality, Project, ProjectStatus
+from annotation.services import (
+    enrolment_create,
+    item_control_set,
+    project_create,
+    project_transition,
+    user_create,
+)
 from core.models import Role, User
 
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test fixture
@@ -50,6 +56,23 @@ def add_text_items(project: Project, n: int, *, start: int = 0) -> list[Item]:
         for i in range(n)
     ]
     return Item.objects.bulk_create(items)
+
+
+def add_control_items(
+    project: Project,
+    n: int,
+    *,
+    expected_value: Any,
+    kind: str = ControlKind.GOLD,
+    start: int = 10_000,
+) -> list[Item]:
+    """Text items marked as control items by the project's owner, through the service."""
+    return [
+        item_control_set(
+            item=item, actor=project.owner, control=kind, expected_value=expected_value
+        )
+        for item in add_text_items(project, n, start=start)
+    ]
 
 
 def make_open_project(n_items: int = 5, *, k: int = 3, **fields: Any) -> Project:

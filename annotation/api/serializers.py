@@ -10,7 +10,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation.models import Annotation, Assignment, ImportBatch, Item
+from annotation.models import Annotation, Assignment, ControlKind, ImportBatch, Item, Project
+from core.models import User
 
 MAX_JSON_DEPTH = 20
 
@@ -65,9 +66,25 @@ class ProjectSerializer(serializers.Serializer[Any]):
     data_use_statement = serializers.CharField()
     survey = serializers.JSONField()
     assignment_ttl_seconds = serializers.IntegerField()
+    assignment_strategy = serializers.CharField()
+    control_rate = serializers.SerializerMethodField()
     owner_pseudonym = serializers.CharField(source="owner.pseudonym")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(
+        serializers.FloatField(
+            allow_null=True,
+            help_text="Share of assignments drawn from gold and attention-check items; "
+            "null for annotators, who are not told how often they are checked.",
+        )
+    )
+    def get_control_rate(self, project: Project) -> float | None:
+        # Fails closed: without a known non-annotator viewer in the context, it is hidden.
+        viewer = self.context.get("viewer")
+        if isinstance(viewer, User) and (viewer.is_staff or not viewer.is_annotator):
+            return project.control_rate
+        return None
 
 
 IMAGE_URL_FIELD = serializers.CharField(
@@ -111,6 +128,15 @@ class ProjectItemSerializer(ItemSerializer):
     # DRF's metaclass pops declared fields, so these names shadow nothing at run time.
     source = serializers.CharField(source="source.name", allow_null=True)  # type: ignore[assignment]
     slots_taken = serializers.IntegerField(help_text="Open assignments plus labels.")
+    control = serializers.ChoiceField(
+        choices=ControlKind.choices, help_text="Gold or attention-check item; empty if regular."
+    )
+    expected_value = serializers.JSONField(
+        allow_null=True, help_text="The researcher's answer for a control item."
+    )
+    label_entropy = serializers.FloatField(
+        help_text="Normalised entropy of the current labels (0: all agree)."
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -197,3 +223,132 @@ class ProjectAnnotationSerializer(AnnotationSerializer):
     """A label in a project listing: its annotator appears by pseudonym only."""
 
     annotator_pseudonym = serializers.CharField(source="annotator.pseudonym")
+
+
+# ---------------------------------------------------------------- agreement analysis
+
+
+class AnalysisFilterSerializer(serializers.Serializer[Any]):
+    """Query parameters choosing which labels an agreement analysis reads."""
+
+    since = serializers.DateField(required=False, help_text="Labels given on or after this day.")
+    until = serializers.DateField(required=False, help_text="Labels given on or before this day.")
+    question = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="Only annotators who answered this survey question (not 'prefer not to say').",
+    )
+
+
+class AgreementCategorySerializer(serializers.Serializer[Any]):
+    value = serializers.CharField()
+    # DRF's metaclass pops declared fields: this does not shadow ``Field.label``.
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
+class EntropyBinSerializer(serializers.Serializer[Any]):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+    items = serializers.IntegerField()
+
+
+class AgreementSummarySerializer(serializers.Serializer[Any]):
+    enough_data = serializers.BooleanField(
+        help_text="False until two annotators labelled a same item."
+    )
+    message = serializers.CharField(allow_blank=True)
+    level = serializers.CharField(help_text="ordinal or nominal, from the label schema.")
+    categories = AgreementCategorySerializer(many=True)
+    n_items = serializers.IntegerField()
+    n_items_pairable = serializers.IntegerField(help_text="Items with at least two labels.")
+    n_labels = serializers.IntegerField()
+    n_labels_ignored = serializers.IntegerField(help_text="Labels outside the schema's choices.")
+    n_annotators = serializers.IntegerField()
+    label_counts = serializers.DictField(child=serializers.IntegerField())
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha.")
+    percent_agreement = serializers.FloatField(allow_null=True)
+    fleiss_kappa = serializers.FloatField(
+        allow_null=True, help_text="Only when every item has the same number of labels."
+    )
+    ds_log_likelihood = serializers.FloatField(allow_null=True)
+    ds_iterations = serializers.IntegerField(allow_null=True)
+    mean_entropy = serializers.FloatField(
+        allow_null=True, help_text="Over items with at least two labels; 0..1."
+    )
+    entropy_histogram = EntropyBinSerializer(many=True)
+
+
+class AgreementAnalysisSerializer(serializers.Serializer[Any]):
+    status = serializers.CharField(help_text="pending, running, done or failed.")
+    computed_at = serializers.DateTimeField(allow_null=True)
+    annotation_count = serializers.IntegerField(help_text="Labels the result was computed on.")
+    filters = serializers.DictField(child=serializers.CharField())
+    error = serializers.CharField(allow_blank=True)
+    summary = AgreementSummarySerializer(allow_null=True, help_text="Null before a first result.")
+
+
+class ItemDisagreementSerializer(serializers.Serializer[Any]):
+    item = serializers.IntegerField(source="item_id")
+    external_id = serializers.CharField(source="item.external_id")
+    n_labels = serializers.IntegerField()
+    entropy = serializers.FloatField(help_text="Normalised label entropy, 0..1.")
+    majority = serializers.CharField(allow_null=True, help_text="Null on a tie.")
+    soft_label = serializers.DictField(
+        child=serializers.FloatField(), help_text="Category -> share of the item's labels."
+    )
+    ds_label = serializers.CharField(allow_null=True, help_text="Dawid-Skene's estimate.")
+    ds_confidence = serializers.FloatField(allow_null=True)
+    ds_posterior = serializers.DictField(child=serializers.FloatField())
+
+
+class AnnotatorAgreementSerializer(serializers.Serializer[Any]):
+    """One annotator's agreement, by pseudonym only."""
+
+    pseudonym = serializers.CharField()
+    n_labels = serializers.IntegerField()
+    n_compared = serializers.IntegerField(
+        help_text="Labels on items where the other annotators have a unique majority."
+    )
+    majority_agreement = serializers.FloatField(allow_null=True)
+    alpha_without = serializers.FloatField(
+        allow_null=True, help_text="Alpha of everyone else; above the overall alpha = outlier."
+    )
+    gold_n = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    attention_n = serializers.IntegerField()
+    attention_correct = serializers.IntegerField()
+    attention_accuracy = serializers.FloatField(allow_null=True)
+
+
+class GroupStatsSerializer(serializers.Serializer[Any]):
+    group = serializers.CharField(
+        help_text="The answer; 'missing' = no answer, 'prefer_not_to_say' = declined."
+    )
+    n_annotators = serializers.IntegerField()
+    n_labels = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True, help_text="Agreement within the group.")
+    mean_label = serializers.FloatField(allow_null=True, help_text="Ordinal schemas only.")
+    distribution = serializers.DictField(child=serializers.FloatField())
+
+
+class GroupPairSerializer(serializers.Serializer[Any]):
+    group_a = serializers.CharField()
+    group_b = serializers.CharField()
+    n_shared_items = serializers.IntegerField()
+    xrr = serializers.FloatField(allow_null=True, help_text="Cross-replication reliability.")
+    effect = serializers.FloatField(allow_null=True)
+    effect_kind = serializers.CharField(help_text="mean_difference or js_divergence (bits).")
+    p_value = serializers.FloatField(allow_null=True, help_text="Permutation test.")
+
+
+class GroupDisagreementSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    text = serializers.CharField()
+    status = serializers.CharField(help_text="done, skipped (see message) or pending.")
+    message = serializers.CharField(allow_blank=True)
+    analysis_status = serializers.CharField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    n_permutations = serializers.IntegerField(required=False)
+    groups = GroupStatsSerializer(many=True, required=False)
+    pairs = GroupPairSerializer(many=True, required=False)

@@ -2,9 +2,36 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from annotation.api import views
+from annotation.api import governance, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    # Governance: takedowns, data subjects' consent, auditor reports
+    path("takedowns/", governance.TakedownListCreateApi.as_view(), name="api-takedowns"),
+    path(
+        "takedowns/<int:takedown_id>/",
+        governance.TakedownDetailApi.as_view(),
+        name="api-takedown",
+    ),
+    path(
+        "takedowns/<int:takedown_id>/decision/",
+        governance.TakedownDecisionApi.as_view(),
+        name="api-takedown-decision",
+    ),
+    path(
+        "projects/<int:project_id>/reports/licenses/",
+        governance.ProjectLicenseReportApi.as_view(),
+        name="api-report-licenses",
+    ),
+    path(
+        "projects/<int:project_id>/reports/consent/",
+        governance.ProjectConsentReportApi.as_view(),
+        name="api-report-consent",
+    ),
+    path(
+        "items/<int:item_id>/subject-consent/",
+        governance.ItemSubjectConsentApi.as_view(),
+        name="api-item-subject-consent",
+    ),
     path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
     # Projects
     path("projects/", views.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -32,6 +59,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("items/<int:item_id>/", views.ItemDetailApi.as_view(), name="api-item"),
     path("items/<int:item_id>/image/", views.ItemImageApi.as_view(), name="api-item-image"),
+    path("items/<int:item_id>/control/", views.ItemControlApi.as_view(), name="api-item-control"),
     path(
         "projects/<int:project_id>/imports/",
         views.ProjectImportListCreateApi.as_view(),
@@ -82,5 +110,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<int:project_id>/annotations/",
         views.ProjectAnnotationListApi.as_view(),
         name="api-project-annotations",
+    ),
+    # Agreement analysis (owner, auditors, staff)
+    path(
+        "projects/<int:project_id>/agreement/",
+        views.ProjectAgreementApi.as_view(),
+        name="api-project-agreement",
+    ),
+    path(
+        "projects/<int:project_id>/items/disagreement/",
+        views.ProjectItemDisagreementListApi.as_view(),
+        name="api-project-items-disagreement",
+    ),
+    path(
+        "projects/<int:project_id>/annotators/agreement/",
+        views.ProjectAnnotatorAgreementApi.as_view(),
+        name="api-project-annotators-agreement",
+    ),
+    path(
+        "projects/<int:project_id>/groups/<str:question>/",
+        views.ProjectGroupDisagreementApi.as_view(),
+        name="api-project-group-disagreement",
     ),
 ]

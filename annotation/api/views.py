@@ -27,17 +27,30 @@ from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import ingest, selectors, services
+from annotation.analysis import (
+    ITEM_DISAGREEMENT_ORDERINGS,
+    analysis_categories,
+    analysis_get_or_refresh,
+    analysis_group_result,
+    item_disagreement_list,
+    item_disagreement_table,
+)
 from annotation.api.serializers import (
+    AgreementAnalysisSerializer,
+    AnalysisFilterSerializer,
     AnnotationSerializer,
+    AnnotatorAgreementSerializer,
     AssignmentSerializer,
     EnrolmentSerializer,
+    GroupDisagreementSerializer,
     ImportBatchSerializer,
+    ItemDisagreementSerializer,
     ItemSerializer,
     NextAssignmentSerializer,
     ObjectIdField,
@@ -46,7 +59,16 @@ from annotation.api.serializers import (
     ProjectSerializer,
     SafeJSONField,
 )
-from annotation.models import CompensationUnit, Enrolment, Modality, Project, ProjectStatus
+from annotation.models import (
+    AgreementAnalysis,
+    AssignmentStrategy,
+    CompensationUnit,
+    ControlKind,
+    Enrolment,
+    Modality,
+    Project,
+    ProjectStatus,
+)
 from annotation.schemas import PRESETS
 from core.api.exceptions import error_responses
 from core.api.pagination import Pagination
@@ -56,6 +78,7 @@ from core.api.permissions import (
     IsResearcherOrStaff,
     request_user,
 )
+from core.api.renderers import CsvDownloadMixin, CsvRenderer, CsvTable
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from core.models import User
 from core.services import login_failure_record, login_success_record, login_throttle_check
@@ -84,11 +107,19 @@ class BaseApi(APIView):
 
 
 def paginated_response(
-    view: APIView, request: Request, queryset: QuerySet[Any], serializer: type[Any]
+    view: APIView,
+    request: Request,
+    queryset: QuerySet[Any],
+    serializer: type[Any],
+    context: dict[str, Any] | None = None,
 ) -> Response:
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
+    return paginator.get_paginated_response(serializer(page, many=True, context=context).data)
+
+
+def _project_data(project: Project, viewer: User) -> Any:
+    return ProjectSerializer(project, context={"viewer": viewer}).data
 
 
 def _enrolment_data(enrolment: Enrolment) -> Any:
@@ -178,6 +209,15 @@ class ProjectFieldsSerializer(serializers.Serializer[Any]):
     assignment_ttl_seconds = serializers.IntegerField(
         min_value=30, max_value=7 * 24 * 3600, required=False
     )
+    assignment_strategy = serializers.ChoiceField(
+        choices=AssignmentStrategy.choices, required=False
+    )
+    control_rate = serializers.FloatField(
+        min_value=0.0,
+        max_value=0.5,
+        required=False,
+        help_text="Share of assignments drawn from gold and attention-check items.",
+    )
 
 
 class ProjectListCreateApi(BaseApi):
@@ -208,8 +248,11 @@ class ProjectListCreateApi(BaseApi):
         responses={200: ProjectSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request) -> Response:
-        projects = selectors.project_list_for(user=request_user(request))
-        return paginated_response(self, request, projects, ProjectSerializer)
+        user = request_user(request)
+        projects = selectors.project_list_for(user=user)
+        return paginated_response(
+            self, request, projects, ProjectSerializer, context={"viewer": user}
+        )
 
     @extend_schema(
         operation_id="projects_create",
@@ -221,8 +264,9 @@ class ProjectListCreateApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         preset = fields.pop("preset", None)
-        project = services.project_create(owner=request_user(request), preset=preset, **fields)
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        user = request_user(request)
+        project = services.project_create(owner=user, preset=preset, **fields)
+        return Response(_project_data(project, user), status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailApi(BaseApi):
@@ -237,8 +281,9 @@ class ProjectDetailApi(BaseApi):
         responses={200: ProjectSerializer, **error_responses(*READ_ERRORS)},
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = selectors.project_get_for(user=request_user(request), project_id=project_id)
-        return Response(ProjectSerializer(project).data)
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        return Response(_project_data(project, user))
 
     @extend_schema(
         operation_id="projects_update",
@@ -253,7 +298,7 @@ class ProjectDetailApi(BaseApi):
         project = services.project_update(
             project=project, actor=user, data=dict(serializer.validated_data)
         )
-        return Response(ProjectSerializer(project).data)
+        return Response(_project_data(project, user))
 
 
 class ProjectTransitionApi(BaseApi):
@@ -276,7 +321,7 @@ class ProjectTransitionApi(BaseApi):
         project = services.project_transition(
             project=project, actor=user, status=serializer.validated_data["status"]
         )
-        return Response(ProjectSerializer(project).data)
+        return Response(_project_data(project, user))
 
 
 class ProjectProgressApi(BaseApi):
@@ -294,6 +339,12 @@ class ProjectProgressApi(BaseApi):
         labels_per_item = serializers.DictField(
             child=serializers.IntegerField(),
             help_text="Histogram: number of labels -> number of items.",
+        )
+        control_items = serializers.IntegerField(
+            help_text="Gold and attention-check items; not counted in items above."
+        )
+        control_labels = serializers.IntegerField(
+            help_text="Non-withdrawn answers to control items; not counted in labels above."
         )
 
     @extend_schema(
@@ -377,6 +428,56 @@ class ItemDetailApi(BaseApi):
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for(user=request_user(request), item_id=item_id)
         return Response(ItemSerializer(item).data)
+
+
+class ItemControlApi(BaseApi):
+    """Make an item a gold or attention-check item with its expected answer, or a regular
+    item again (owner or staff). Annotators are never told which items are control items."""
+
+    permission_classes = [*BaseApi.permission_classes, IsResearcherOrStaff]
+
+    @extend_schema_serializer(component_name="ItemControlRequest")
+    class InputSerializer(serializers.Serializer[Any]):
+        control = serializers.ChoiceField(
+            choices=ControlKind.choices,
+            allow_blank=True,
+            required=False,
+            help_text="gold, attention, or empty for a regular item; absent: unchanged.",
+        )
+        expected_value = SafeJSONField(
+            required=False,
+            allow_null=True,
+            help_text="The expected answer, validated against the project's label schema; "
+            "null for a regular item. Absent: unchanged if the kind is.",
+        )
+
+    @extend_schema_serializer(component_name="ItemControl")
+    class OutputSerializer(serializers.Serializer[Any]):
+        item = serializers.IntegerField(source="pk")
+        control = serializers.ChoiceField(choices=ControlKind.choices)
+        expected_value = serializers.JSONField(allow_null=True)
+
+    @extend_schema(
+        operation_id="items_control_set",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    def patch(self, request: Request, item_id: int) -> Response:
+        user = request_user(request)
+        item = selectors.item_get_for(user=user, item_id=item_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # PATCH: what is left out keeps its value, as far as the new kind allows.
+        control = data.get("control", item.control)
+        if "expected_value" in data:
+            expected_value = data["expected_value"]
+        else:
+            expected_value = item.expected_value if control == item.control else None
+        item = services.item_control_set(
+            item=item, actor=user, control=control, expected_value=expected_value
+        )
+        return Response(self.OutputSerializer(item).data)
 
 
 class ImageContentNegotiation(DefaultContentNegotiation):
@@ -779,3 +880,131 @@ class AnnotationDetailApi(BaseApi):
             rationale=data.get("rationale"),
         )
         return Response(AnnotationSerializer(annotation).data)
+
+
+# ---------------------------------------------------------------- agreement analysis
+
+
+def _analysis_for(request: Request, project_id: int) -> tuple[Project, AgreementAnalysis]:
+    """The project (owner, auditors, staff; 404 otherwise) and its analysis for the query's
+    filters, brought up to date (inline, or queued when large)."""
+    project = selectors.project_readable_by_staff_role(
+        user=request_user(request), project_id=project_id
+    )
+    filters = AnalysisFilterSerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    analysis = analysis_get_or_refresh(project=project, filters=filters.validated_data)
+    return project, analysis
+
+
+class ProjectAgreementApi(BaseApi):
+    """Agreement summary of a project's labels: Krippendorff's alpha, percent agreement,
+    Fleiss' kappa, Dawid-Skene fit, label entropy (owner, auditors, staff)."""
+
+    @extend_schema(
+        operation_id="projects_agreement",
+        parameters=[AnalysisFilterSerializer],
+        responses={200: AgreementAnalysisSerializer, **error_responses(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        _, analysis = _analysis_for(request, project_id)
+        data = {
+            "status": analysis.status,
+            "computed_at": analysis.computed_at,
+            "annotation_count": analysis.annotation_count,
+            "filters": analysis.filters,
+            "error": analysis.error,
+            "summary": analysis.summary or None,
+        }
+        return Response(AgreementAnalysisSerializer(data).data)
+
+
+def _json_errors(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
+    return {(code, "application/json"): body for code, body in error_responses(*statuses).items()}
+
+
+class ProjectItemDisagreementListApi(CsvDownloadMixin, BaseApi):
+    """Per-item disagreement (entropy, majority, soft label, Dawid-Skene), paginated JSON or
+    the whole table as CSV (``?format=csv`` or ``Accept: text/csv``)."""
+
+    pagination_class = Pagination
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        operation_id="projects_items_disagreement",
+        parameters=[
+            AnalysisFilterSerializer,
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=list(ITEM_DISAGREEMENT_ORDERINGS),
+                description="Sort key; '-' for descending. Default: -entropy.",
+            ),
+        ],
+        responses={
+            (200, "application/json"): ItemDisagreementSerializer(many=True),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="Every item, one column per category."
+            ),
+            **_json_errors(400, *READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, analysis = _analysis_for(request, project_id)
+        ordering = request.query_params.get("ordering") or None
+        if request.accepted_renderer.format == "csv":
+            categories = [
+                c["value"] for c in analysis_categories(project=project, analysis=analysis)
+            ]
+            header, rows = item_disagreement_table(analysis=analysis, categories=categories)
+            filename = f"project-{project.pk}-item-disagreement.csv"
+            return Response(CsvTable(header=header, rows=rows, filename=filename))
+        items = item_disagreement_list(analysis=analysis, ordering=ordering)
+        return paginated_response(self, request, items, ItemDisagreementSerializer)
+
+
+class ProjectAnnotatorAgreementApi(BaseApi):
+    """Per-annotator agreement, by pseudonym only: labels, agreement with the others'
+    majority, alpha without them, accuracy on gold and attention items."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="projects_annotators_agreement",
+        parameters=[AnalysisFilterSerializer],
+        responses={
+            200: AnnotatorAgreementSerializer(many=True),
+            **error_responses(400, *READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        _, analysis = _analysis_for(request, project_id)
+        rows = analysis.annotators if isinstance(analysis.annotators, list) else []
+        paginator = Pagination()
+        # DRF's paginator slices any sequence; its stubs only name querysets.
+        page: list[dict[str, Any]] | None = paginator.paginate_queryset(
+            rows,  # type: ignore[arg-type]
+            request,
+            view=self,
+        )
+        return paginator.get_paginated_response(AnnotatorAgreementSerializer(page, many=True).data)
+
+
+class ProjectGroupDisagreementApi(BaseApi):
+    """Do annotator groups (by their answer to one survey question) label differently?
+    Within-group alpha, cross-group agreement (xRR), effect size and permutation p-value."""
+
+    @extend_schema(
+        operation_id="projects_groups_disagreement",
+        parameters=[AnalysisFilterSerializer],
+        responses={200: GroupDisagreementSerializer, **error_responses(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, project_id: int, question: str) -> Response:
+        project, analysis = _analysis_for(request, project_id)
+        result = analysis_group_result(project=project, analysis=analysis, question=question)
+        data = {
+            **result,
+            "analysis_status": analysis.status,
+            "computed_at": analysis.computed_at,
+        }
+        return Response(GroupDisagreementSerializer(data).data)

@@ -5,6 +5,7 @@ withdrawal) and the issue's 32-annotator run. Each thread uses its own database 
 and closes it when done; the tests commit for real (``transaction=True``).
 """
 
+import math
 import random
 import threading
 from collections import Counter
@@ -21,7 +22,16 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.models import Annotation, Assignment, Enrolment, Item, Project
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStrategy,
+    ControlKind,
+    Enrolment,
+    Item,
+    Project,
+    ProjectStatus,
+)
 from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.services import (
     SubmitResult,
@@ -29,12 +39,20 @@ from annotation.services import (
     assignment_next,
     enrolment_create,
     enrolment_withdraw,
+    project_transition,
 )
 from core.errors import Conflict, PermissionDenied
 from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import audit_chain_verify
-from tests.factories import make_enrolled_annotator, make_open_project, make_user
+from tests.factories import (
+    add_control_items,
+    add_text_items,
+    make_enrolled_annotator,
+    make_open_project,
+    make_project,
+    make_user,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -84,8 +102,11 @@ def run_at_once(tasks: Sequence[Callable[[], Any]]) -> Run:
 
 
 def assert_slots_consistent(project: Project) -> None:
-    """Every item's slot count equals its open assignments plus its live labels."""
-    items = Item.objects.filter(project=project).annotate(
+    """Every regular item's slot count equals its open assignments plus its live labels;
+    control items take no slot."""
+    controls = Item.objects.filter(project=project).exclude(control=ControlKind.NONE)
+    assert set(controls.values_list("slots_taken", flat=True)) <= {0}
+    items = Item.objects.filter(project=project, control=ControlKind.NONE).annotate(
         open_n=Count(
             "assignments", filter=Q(assignments__status=Assignment.Status.OPEN), distinct=True
         ),
@@ -102,9 +123,12 @@ def assert_slots_consistent(project: Project) -> None:
 # ---------------------------------------------------------------- 32 annotators, k=3
 
 
-def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss() -> None:
+@pytest.mark.parametrize("strategy", AssignmentStrategy.values)
+def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss(
+    strategy: str,
+) -> None:
     n_items, k, n_annotators = 60, 3, 32
-    project = make_open_project(n_items, k=k)
+    project = make_open_project(n_items, k=k, assignment_strategy=strategy)
     annotators = [make_enrolled_annotator(project) for _ in range(n_annotators)]
 
     def label_until_done(annotator: User) -> list[SubmitResult]:
@@ -138,6 +162,59 @@ def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss() 
     assert not Assignment.objects.filter(project=project, status=Assignment.Status.OPEN).exists()
     assert_slots_consistent(project)
     assert audit_chain_verify().ok
+    assert_entropy_current(project)
+
+
+@pytest.mark.parametrize("strategy", AssignmentStrategy.values)
+def test_assignment_32_annotators_with_control_items_no_overfill_and_each_once(
+    strategy: str,
+) -> None:
+    n_items, n_controls, k, n_annotators = 40, 4, 3, 32
+    project = make_project(k=k, assignment_strategy=strategy, control_rate=0.5)
+    add_text_items(project, n_items)
+    controls = add_control_items(project, n_controls, expected_value=HATEFUL)
+    project_transition(project=project, actor=project.owner, status=ProjectStatus.OPEN)
+    annotators = [make_enrolled_annotator(project) for _ in range(n_annotators)]
+
+    def label_until_done(annotator: User) -> list[SubmitResult]:
+        rng = random.Random(annotator.pk)
+        results = []
+        while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
+            results.append(
+                annotation_submit(
+                    annotator=annotator,
+                    item=assignment.item,
+                    value=rng.choice(HATE_SPEECH_SCHEMA.values),
+                )
+            )
+        return results
+
+    run = run_at_once([partial(label_until_done, a) for a in annotators])
+
+    assert run.errors == []
+    assert all(result.created for outcome in run.outcomes for result in outcome.value)
+    regular = Annotation.objects.filter(project=project, item__control=ControlKind.NONE)
+    per_item = Counter(regular.values_list("item_id", flat=True))
+    assert set(per_item.values()) == {k} and len(per_item) == n_items
+    control_pairs = list(
+        Annotation.objects.filter(item__in=controls).values_list("item_id", "annotator_id")
+    )
+    assert control_pairs and len(control_pairs) == len(set(control_pairs))
+    assert not Assignment.objects.filter(project=project, status=Assignment.Status.OPEN).exists()
+    assert_slots_consistent(project)
+    assert_entropy_current(project)
+
+
+def assert_entropy_current(project: Project) -> None:
+    """Every item's stored entropy equals the one computed from its committed labels."""
+    n_categories = len(HATE_SPEECH_SCHEMA.values)
+    for item in Item.objects.filter(project=project):
+        values = list(
+            Annotation.objects.filter(item=item, withdrawn=False).values_list("value", flat=True)
+        )
+        shares = [n / len(values) for n in Counter(values).values()] if len(values) > 1 else []
+        expected = -sum(p * math.log(p) for p in shares) / math.log(n_categories)
+        assert item.label_entropy == pytest.approx(expected), item.pk
 
 
 def test_assignment_next_concurrent_expiry_frees_each_abandoned_slot_once() -> None:

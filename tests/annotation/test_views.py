@@ -641,6 +641,8 @@ def project_form_data(**overrides) -> dict:
         "data_use_statement": "Published as a research dataset.",
         "survey": "[]",
         "assignment_ttl_seconds": "1800",
+        "assignment_strategy": "least_labeled",
+        "control_rate": "0",
     }
     return data | overrides
 

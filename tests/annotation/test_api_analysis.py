@@ -1,0 +1,289 @@
+"""API: agreement summary, per-item disagreement (JSON and CSV), annotators, groups."""
+
+import csv
+import io
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation.analysis import analysis_compute
+from annotation.models import AgreementAnalysis, Item
+from annotation.services import annotation_update
+from core.models import Role, User
+from tests.annotation.analysis_data import HATE, make_labelled_project
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def urls(project_id: int) -> dict[str, str]:
+    base = f"/api/v1/projects/{project_id}"
+    return {
+        "agreement": f"{base}/agreement/",
+        "items": f"{base}/items/disagreement/",
+        "annotators": f"{base}/annotators/agreement/",
+        "groups": f"{base}/groups/age_group/",
+    }
+
+
+@pytest.fixture
+def labelled():
+    return make_labelled_project()
+
+
+def test_agreement_owner_gets_summary_status_and_count(labelled):
+    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["agreement"])
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "done"
+    assert body["annotation_count"] == 24
+    assert body["computed_at"]
+    assert body["filters"] == {}
+    assert body["summary"]["n_annotators"] == 4
+    assert body["summary"]["level"] == "nominal"
+    assert isinstance(body["summary"]["alpha"], float)
+
+
+def test_agreement_filters_from_query_and_bad_filter_400_error_shape(labelled):
+    client = client_for(labelled.project.owner)
+    url = urls(labelled.project.pk)["agreement"]
+
+    filtered = client.get(url, {"question": "age_group", "since": "2000-01-01"})
+    unknown = client.get(url, {"question": "shoe_size"})
+    bad_date = client.get(url, {"since": "soon"})
+
+    assert filtered.status_code == 200
+    assert filtered.json()["filters"] == {"question": "age_group", "since": "2000-01-01"}
+    assert filtered.json()["summary"]["n_annotators"] == 3
+    assert unknown.status_code == 400
+    assert unknown.json()["code"] == "unknown_question"
+    assert bad_date.status_code == 400
+    assert set(bad_date.json()) == {"code", "message", "extra"}
+
+
+def test_analysis_endpoints_annotator_of_the_project_gets_404_everywhere(labelled):
+    annotator = labelled.annotators[0]
+
+    for url in urls(labelled.project.pk).values():
+        for query in ({}, {"format": "csv"}):
+            response = client_for(annotator).get(url, query)
+            assert response.status_code == 404, url
+            assert response.json()["code"] == "not_found"
+    assert not AgreementAnalysis.objects.exists()
+
+
+def test_analysis_endpoints_other_researcher_404_anonymous_refused(labelled):
+    stranger = make_user(Role.RESEARCHER)
+
+    for url in urls(labelled.project.pk).values():
+        assert client_for(stranger).get(url).status_code == 404
+        assert client_for(None).get(url).status_code in (401, 403)
+
+
+def test_analysis_endpoints_auditor_and_staff_read(labelled):
+    auditor = make_user(Role.AUDITOR)
+    staff = make_user(Role.RESEARCHER, is_staff=True)
+
+    for user in (auditor, staff):
+        for url in urls(labelled.project.pk).values():
+            assert client_for(user).get(url).status_code == 200, url
+
+
+def test_analysis_endpoints_name_annotators_by_pseudonym_only(labelled):
+    client = client_for(labelled.project.owner)
+    bodies = "".join(client.get(url).content.decode() for url in urls(labelled.project.pk).values())
+
+    for annotator in labelled.annotators:
+        assert annotator.username not in bodies
+        assert annotator.email not in bodies
+    assert labelled.annotators[0].pseudonym in bodies
+
+
+def test_item_disagreement_list_paginated_sorted_in_bounded_queries(
+    labelled, django_assert_max_num_queries
+):
+    client = client_for(labelled.project.owner)
+    url = urls(labelled.project.pk)["items"]
+    client.get(url)  # computes and stores the analysis
+
+    with django_assert_max_num_queries(6):
+        response = client.get(url, {"page_size": "4", "ordering": "-entropy"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 6
+    assert len(body["results"]) == 4
+    row = body["results"][0]
+    assert set(row) == {
+        "item",
+        "external_id",
+        "n_labels",
+        "entropy",
+        "majority",
+        "soft_label",
+        "ds_label",
+        "ds_confidence",
+        "ds_posterior",
+    }
+    entropies = [r["entropy"] for r in body["results"]]
+    assert entropies == sorted(entropies, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "ordering", ["annotator__password", "item__project__owner__password", "-id", "entropy,item"]
+)
+def test_item_disagreement_list_unlisted_ordering_400_error_shape(labelled, ordering):
+    response = client_for(labelled.project.owner).get(
+        urls(labelled.project.pk)["items"], {"ordering": ordering}
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_ordering"
+    assert set(body) == {"code", "message", "extra"}
+    assert "-entropy" in body["extra"]["allowed"]
+
+
+@pytest.mark.parametrize("how", ["query", "accept"])
+def test_item_disagreement_csv_download_every_item_cells_defused(labelled, how):
+    first = Item.objects.filter(project=labelled.project).order_by("pk")[0]
+    Item.objects.filter(pk=first.pk).update(external_id='=HYPERLINK("http://evil","x")')
+    client = client_for(labelled.project.owner)
+    url = urls(labelled.project.pk)["items"]
+
+    if how == "query":
+        response = client.get(url, {"format": "csv"})
+    else:
+        response = client.get(url, HTTP_ACCEPT="text/csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="project-{labelled.project.pk}-item-disagreement.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == 6
+    assert {f"p_{c}" for c in HATE} <= set(rows[0])
+    hostile = next(r for r in rows if r["item"] == str(first.pk))
+    assert hostile["external_id"] == '\'=HYPERLINK("http://evil","x")'
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())
+
+
+def test_item_disagreement_csv_error_answered_in_json(labelled):
+    response = client_for(make_user(Role.RESEARCHER)).get(
+        urls(labelled.project.pk)["items"], {"format": "csv"}
+    )
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "not_found"
+
+
+def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(labelled):
+    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["annotators"])
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 4
+    assert {r["pseudonym"] for r in body["results"]} == {a.pseudonym for a in labelled.annotators}
+    assert {"majority_agreement", "alpha_without", "gold_accuracy", "attention_accuracy"} <= set(
+        body["results"][0]
+    )
+
+
+def test_group_disagreement_known_question_groups_and_pairs(labelled):
+    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["groups"])
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "done"
+    assert body["analysis_status"] == "done"
+    assert {g["group"] for g in body["groups"]} == {"18-24", "25-34", "prefer_not_to_say"}
+    assert len(body["pairs"]) == 3
+    assert body["n_permutations"] == 1000
+
+
+def test_group_disagreement_unanswered_question_skipped_with_message(labelled):
+    response = client_for(labelled.project.owner).get(
+        f"/api/v1/projects/{labelled.project.pk}/groups/gender/"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "skipped"
+    assert response.json()["message"]
+    assert "groups" not in response.json()
+
+
+def test_group_disagreement_unknown_question_404_error_shape(labelled):
+    response = client_for(labelled.project.owner).get(
+        f"/api/v1/projects/{labelled.project.pk}/groups/shoe_size/"
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "unknown_question",
+        "message": "This project's survey has no such question.",
+        "extra": {},
+    }
+
+
+def test_agreement_multi_label_project_400_unsupported_schema(labelled):
+    project = labelled.project
+    project.label_schema = {
+        "kind": "multi_label",
+        "choices": [{"value": "a", "label": "A"}, {"value": "b", "label": "B"}],
+    }
+    project.save()
+
+    response = client_for(project.owner).get(urls(project.pk)["agreement"])
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "unsupported_schema"
+
+
+def test_agreement_large_project_stale_result_shown_while_pending(labelled, settings):
+    analysis_compute(project=labelled.project, filters={})
+    annotator = labelled.annotators[0]
+    annotation = annotator.annotations.order_by("pk").first()
+    annotation_update(
+        annotation=annotation, annotator=annotator, value=annotation.value, confidence=2
+    )
+    settings.CHORUS_ANALYSIS_INLINE_LIMIT = 1
+
+    body = client_for(labelled.project.owner).get(urls(labelled.project.pk)["agreement"]).json()
+
+    # The queued task runs only on commit, which never comes inside this test's transaction.
+    assert body["status"] == "pending"
+    assert body["summary"]["n_labels"] == 24
+
+
+def test_item_disagreement_options_with_csv_format_answered_in_json(labelled):
+    response = client_for(labelled.project.owner).options(
+        urls(labelled.project.pk)["items"] + "?format=csv"
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_annotator_agreement_fresh_analysis_in_bounded_queries(
+    labelled, django_assert_max_num_queries
+):
+    client = client_for(labelled.project.owner)
+    url = urls(labelled.project.pk)["annotators"]
+    client.get(url)
+
+    with django_assert_max_num_queries(4):
+        response = client.get(url, {"page_size": "2"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 4
+    assert len(response.json()["results"]) == 2
