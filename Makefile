@@ -120,6 +120,10 @@ bench: $(INSTALL_STAMP) ## Run the assignment benchmark (on a throwaway PostgreS
 			$(PY) bench/assignment.py $(BENCH_ARGS) ;; \
 	esac
 
+.PHONY: bench-agreement
+bench-agreement: $(INSTALL_STAMP) ## Agreement core vs krippendorff / crowd-kit (200k items x 5 labels)
+	$(PY) bench/agreement.py $(BENCH_ARGS)
+
 .PHONY: services-up
 services-up: ## docker compose: start postgres and redis only
 	docker compose up -d postgres redis

@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import ExifTags, Image, ImageDraw, PngImagePlugin
 
+from annotation.analysis import analysis_compute
 from annotation.ingest import describe_error, import_batch_create, import_batch_run
 from annotation.models import (
     ImportBatch,
@@ -53,9 +54,11 @@ from annotation.services import (
     enrolment_create,
     enrolment_survey_submit,
     enrolment_withdraw,
+    item_control_set,
     item_subject_consent_set,
     project_create,
     project_transition,
+    project_update,
     takedown_decide,
     takedown_file,
     user_create,
@@ -807,13 +810,15 @@ def demo_logins() -> list[Login]:
             RESEARCHER_USERNAME,
             DEMO_PASSWORD,
             "researcher",
-            "owns both projects: progress, labels per item, import page; API at /api/v1/",
+            "owns both projects: Analysis (agreement, groups, contested items), gold "
+            "items, takedown decisions, import; API at /api/v1/",
         ),
         Login(
             AUDITOR_USERNAME,
             DEMO_PASSWORD,
             "auditor",
-            "read-only: projects and progress, the audit log and its chain check",
+            "read-only: license and consent reports (with findings), takedowns, "
+            "analyses, the audit log and its chain check",
         ),
         Login(ADMIN_USERNAME, DEMO_PASSWORD, "staff admin", "Django admin at /admin/"),
     ]
@@ -861,6 +866,7 @@ class ProjectReport:
     surveys_skipped: int
     withdrawn: list[str]
     skipped_items: int
+    agreement: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -991,9 +997,47 @@ def _create_projects(
     texts, late_texts = all_texts[: options.texts], all_texts[options.texts :]
     _import(text_project, researcher, "demo-texts.csv", texts_csv(texts, rng))
     log(f"Imported {len(images)} drawn images and {len(texts)} texts through ingest.")
+    controls = _mark_controls(image_project, text_project, images, texts, researcher)
+    log(
+        f"Marked {controls} items as gold or attention checks, mixed in at "
+        f"{CONTROL_RATE:.0%} and never shown as such."
+    )
     for project in (image_project, text_project):
         project_transition(project=project, actor=researcher, status=ProjectStatus.OPEN)
     return image_project, text_project, images, texts, late_texts
+
+
+CONTROL_RATE = 0.08
+GOLD_IMAGE_KINDS = ("document", "landscape", "street", "screen")
+
+
+def _mark_controls(
+    image_project: Project,
+    text_project: Project,
+    images: Sequence[DemoImage],
+    texts: Sequence[DemoText],
+    researcher: User,
+) -> int:
+    """Gold photos whose answer the researcher is sure of (a document is clearly private, a
+    landscape clearly public) and attention-check texts whose answer is unmistakable."""
+    marked = 0
+    for kind in GOLD_IMAGE_KINDS:
+        image = next(image for image in images if image.kind == kind)
+        item = Item.objects.get(project=image_project, external_id=image.external_id)
+        expected = PRIVACY_VALUES[min(3, max(0, round(SCENE_PRIVACY[kind])))]
+        item_control_set(item=item, actor=researcher, control="gold", expected_value=expected)
+        marked += 1
+    for category, expected in (("hateful", "hateful"), ("neither", "neither")):
+        chosen = [text for text in texts if text.category == category][:2]
+        for text in chosen:
+            item = Item.objects.get(project=text_project, external_id=text.external_id)
+            item_control_set(
+                item=item, actor=researcher, control="attention", expected_value=expected
+            )
+            marked += 1
+    for project in (image_project, text_project):
+        project_update(project=project, actor=researcher, data={"control_rate": CONTROL_RATE})
+    return marked
 
 
 def _import_late_arrivals(
@@ -1268,6 +1312,12 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
         releases = _record_releases(image_project, researcher, rng)
         log(f"Recorded {releases} signed releases for pictures of people.")
         _file_takedowns(image_project, text_project, researcher, log)
+        # The main job: each project's disagreement analysis, as its researcher sees it.
+        summaries = {
+            campaign.project.pk: analysis_compute(project=campaign.project, filters={}).summary
+            for campaign in campaigns
+        }
+        log("Computed the disagreement analyses (agreement, Dawid-Skene, annotator groups).")
         _image_checks(image_project, report)
         for campaign in campaigns:
             project = campaign.project
@@ -1284,6 +1334,7 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
                     surveys_skipped=skipped,
                     withdrawn=campaign.withdrawn,
                     skipped_items=campaign.skipped,
+                    agreement=summaries[project.pk],
                 )
             )
         report.licenses = dict(

@@ -117,6 +117,14 @@ class Command(BaseCommand):
                 f"by {project.surveys_partial}, skipped by {project.surveys_skipped}; "
                 f"items skipped: {project.skipped_items}"
             )
+            agreement = project.agreement
+            if agreement.get("alpha") is not None:
+                write(
+                    f"  agreement: Krippendorff's alpha {agreement['alpha']:.3f}, "
+                    f"percent agreement {agreement['percent_agreement']:.3f}, "
+                    f"mean item entropy {agreement.get('mean_entropy') or 0:.3f} "
+                    "(see the project's Analysis page)"
+                )
         write(
             f"\nIngest stripped metadata from {report.images_with_metadata} images "
             f"({', '.join(f'{k}: {v}' for k, v in report.metadata_removed.items()) or 'none'}); "
