@@ -65,7 +65,8 @@ from annotation.services import (
 )
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import Role, User
-from provenance.services import audit_record
+from provenance.models import LicenseCatalogEntry, LicenseUse
+from provenance.services import audit_record, license_catalogue_seed, license_entry_save
 
 DEMO_PASSWORD = "chorus-demo-2026"  # noqa: S105 - printed for everyone; demo accounts only
 DEMO_URL = "http://127.0.0.1:8000/"
@@ -233,9 +234,11 @@ IMAGE_LICENSES = {
     "CC-BY-ND-4.0": 5,
     "CC-BY-NC-SA-4.0": 8,
     "CC-BY-4.0 OR CC-BY-SA-4.0": 5,
+    "LicenseRef-PhotoClub-Research-Only": 6,
     "NOASSERTION": 7,
     "": 5,
 }
+PHOTO_CLUB_LICENSE = "LicenseRef-PhotoClub-Research-Only"
 IMAGE_SOURCES = (
     ("family-album-donations", "https://family-album.example.org/donated"),
     ("campus-photo-club", "https://photoclub.example.edu/gallery"),
@@ -991,6 +994,19 @@ def _create_projects(
         ),
         survey=DEFAULT_SURVEY,
     )
+    license_catalogue_seed()
+    license_entry_save(
+        entry=LicenseCatalogEntry(
+            spdx_id=PHOTO_CLUB_LICENSE,
+            name="Campus photo club licence: academic research only",
+            use=LicenseUse.ACADEMIC_ONLY,
+            attribution=True,
+            terms_url="https://photoclub.example.edu/licence",
+            source_url="https://photoclub.example.edu/licence",
+            notes="Invented for the demo: a custom license registered by staff.",
+        ),
+        actor=None,
+    )
     archive, images = images_archive(options.images, rng)
     _import(image_project, researcher, "demo-photos.zip", archive)
     all_texts = texts_generate(options.texts + options.late_texts, rng)
@@ -1021,8 +1037,11 @@ def _mark_controls(
     """Gold photos whose answer the researcher is sure of (a document is clearly private, a
     landscape clearly public) and attention-check texts whose answer is unmistakable."""
     marked = 0
+    first_of_kind = {image.kind: image for image in reversed(images)}
     for kind in GOLD_IMAGE_KINDS:
-        image = next(image for image in images if image.kind == kind)
+        if kind not in first_of_kind:  # a small demo may draw no image of this kind
+            continue
+        image = first_of_kind[kind]
         item = Item.objects.get(project=image_project, external_id=image.external_id)
         expected = PRIVACY_VALUES[min(3, max(0, round(SCENE_PRIVACY[kind])))]
         item_control_set(item=item, actor=researcher, control="gold", expected_value=expected)

@@ -1,7 +1,14 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from core.models import User
+from provenance.licenses import is_valid
 from provenance.models import AuditEvent, ConsentRecord, LicenseCatalogEntry, Source, Tombstone
+from provenance.services import LICENSE_ENTRY_FIELDS, license_entry_save
 
 
 @admin.register(Source)
@@ -41,6 +48,21 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         return False
 
 
+class LicenseCatalogEntryForm(forms.ModelForm[LicenseCatalogEntry]):
+    class Meta:
+        model = LicenseCatalogEntry
+        fields = ("spdx_id", *LICENSE_ENTRY_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        spdx_id = str(data.get("spdx_id") or "")
+        if spdx_id.startswith("LicenseRef-") and not data.get("terms_url"):
+            raise ValidationError("A custom LicenseRef- license needs the URL of its terms.")
+        if spdx_id and not spdx_id.startswith("LicenseRef-") and not is_valid(spdx_id):
+            raise ValidationError(f"{spdx_id!r} is not an SPDX license id.")
+        return data
+
+
 @admin.register(LicenseCatalogEntry)
 class LicenseCatalogEntryAdmin(admin.ModelAdmin[LicenseCatalogEntry]):
     """Staff edit the license classes; the rules in ``provenance.licenses`` run on them."""
@@ -48,6 +70,20 @@ class LicenseCatalogEntryAdmin(admin.ModelAdmin[LicenseCatalogEntry]):
     list_display = ("spdx_id", "name", "use", "attribution", "share_alike", "no_derivatives")
     list_filter = ("use", "attribution", "share_alike", "no_derivatives")
     search_fields = ("spdx_id", "name")
+
+    form = LicenseCatalogEntryForm
+
+    def save_model(
+        self, request: HttpRequest, obj: LicenseCatalogEntry, form: Any, change: bool
+    ) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        license_entry_save(entry=obj, actor=actor)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: LicenseCatalogEntry | None = None
+    ) -> bool:
+        # Items may carry the license; a class is corrected, never removed.
+        return False
 
 
 @admin.register(Tombstone)

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,8 +11,17 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from core.models import User
-from provenance.models import AuditChainHead, AuditEvent, ConsentRecord, Source, Tombstone
+from provenance.licenses import seed_entries
+from provenance.models import (
+    AuditChainHead,
+    AuditEvent,
+    ConsentRecord,
+    LicenseCatalogEntry,
+    Source,
+    Tombstone,
+)
 
 GENESIS_HASH = "0" * 64
 
@@ -240,3 +249,51 @@ def tombstone_create(
     tombstone.full_clean()
     tombstone.save()
     return tombstone
+
+
+LICENSE_ENTRY_FIELDS = (
+    "name",
+    "use",
+    "attribution",
+    "share_alike",
+    "no_derivatives",
+    "terms_url",
+    "source_url",
+    "notes",
+)
+
+
+@transaction.atomic
+def license_entry_save(*, entry: LicenseCatalogEntry, actor: User | None) -> LicenseCatalogEntry:
+    """Add or change a license's class in the catalogue, audited: the license report's
+    answers depend on it. A ``LicenseRef-`` license needs its terms URL."""
+    if entry.spdx_id.startswith("LicenseRef-") and not entry.terms_url:
+        raise ValidationFailed(
+            "A custom LicenseRef- license needs the URL of its terms.", code="terms_url_required"
+        )
+    created = entry.pk is None
+    entry.full_clean()
+    entry.save()
+    audit_record(
+        actor=actor,
+        action="license.register" if created else "license.change",
+        obj=entry,
+        payload={"spdx_id": entry.spdx_id}
+        | {name: getattr(entry, name) for name in LICENSE_ENTRY_FIELDS if name != "notes"},
+    )
+    return entry
+
+
+def license_catalogue_seed() -> int:
+    """Add the seeded license classes the catalogue lacks (staff's edits are kept).
+
+    The migration seeds a new database; this puts them back after a flush.
+    """
+    existing = set(LicenseCatalogEntry.objects.values_list("spdx_id", flat=True))
+    missing = [
+        LicenseCatalogEntry(**asdict(entry))
+        for entry in seed_entries()
+        if entry.spdx_id not in existing
+    ]
+    LicenseCatalogEntry.objects.bulk_create(missing)
+    return len(missing)

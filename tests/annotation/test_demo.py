@@ -25,7 +25,16 @@ from annotation.demo import (
     privacy_label,
     texts_generate,
 )
-from annotation.models import Annotation, Assignment, Enrolment, Item, Project, ProjectStatus
+from annotation.models import (
+    AgreementAnalysis,
+    Annotation,
+    Assignment,
+    Enrolment,
+    Item,
+    Project,
+    ProjectStatus,
+    TakedownRequest,
+)
 from annotation.selectors import annotations_for_analysis
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import User
@@ -82,12 +91,20 @@ def test_create_demo_small_run_builds_labeled_projects_and_prints_logins(fast_pa
         )
         for item in project.items.select_related("import_batch"):
             assert item.import_batch is not None
+            if item.control or item.tombstoned_at:
+                # Control items take no slots; a taken-down item leaves the pool.
+                continue
             if "-late." in item.import_batch.original_name:
                 # Imported after the crowd finished: left for a person trying the demo.
                 assert labels[item.pk] == 0 and _could_still_label(item, project)
             else:
                 assert labels[item.pk] <= k
                 assert labels[item.pk] == k or not _could_still_label(item, project)
+    assert Item.objects.filter(project__in=projects.values()).exclude(control="").exists()
+    assert Item.objects.filter(tombstoned_at__isnull=False).count() <= 1
+    assert TakedownRequest.objects.filter(status=TakedownRequest.Status.OPEN).count() >= 1
+    assert AgreementAnalysis.objects.filter(project__in=projects.values()).count() == 2
+    assert "Krippendorff's alpha" in output
     for login in ("researcher", "auditor", "admin", "annotator01", "annotator06"):
         assert login in output
     assert DEMO_PASSWORD in output
