@@ -1,58 +1,32 @@
 """API permission matrix: every role against every endpoint it must not use.
 
 Rows 11, 13, 14 and 15 of the security checklist. Anonymous callers are refused
-everywhere (401/403); an object outside the caller's scope answers 404 (its existence is
-not confirmed); an auditor's write is 403. For every refused request the database is
-compared before and after: nothing may change, not even the audit log.
+everywhere (401/403) except where filing a takedown request, which anyone may do; an object
+outside the caller's scope answers 404 (its existence is not confirmed); an auditor's write
+is 403. For every refused request every table is compared before and after: nothing may
+change, not even the audit log. Every API route must appear here
+(``test_api_permission_matrix_covers_every_api_route``).
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, resolve
 from rest_framework.test import APIClient
 
-from annotation.models import (
-    Annotation,
-    AnnotationEdit,
-    Assignment,
-    Enrolment,
-    ImportBatch,
-    Item,
-    Project,
-)
+from annotation.api.urls import urlpatterns as annotation_api_routes
+from annotation.models import Assignment, TakedownRequest
 from annotation.services import annotation_submit, assignment_next
-from core.models import Role, User
-from provenance.models import AuditEvent, ConsentRecord
-from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
+from provenance.api.urls import urlpatterns as provenance_api_routes
+from tests.factories import make_enrolled_annotator
+from tests.permission_world import ROLES, World, db_state, world_build
 
 pytestmark = pytest.mark.django_db
-
-ROLES = (
-    "anonymous",
-    "annotator_not_enrolled",
-    "annotator_enrolled",
-    "other_researcher",
-    "owner",
-    "auditor",
-    "staff",
-)
-
-
-@dataclass
-class World:
-    """One open project with an enrolled annotator who has labeled one item and holds
-    another assignment; a draft project of the same owner; a second researcher's project."""
-
-    users: dict[str, User]
-    project: Project
-    draft: Project
-    foreign: Project
-    item: Item
-    assignment: Assignment
-    annotation: Annotation
 
 
 @pytest.fixture(autouse=True)
@@ -62,27 +36,7 @@ def _media_root(settings: Any, tmp_path: Any) -> None:
 
 @pytest.fixture
 def world() -> World:
-    project = make_open_project(4, k=2, survey=[])
-    owner = project.owner
-    draft = make_project(owner)
-    foreign = make_open_project(2)
-    enrolled = make_enrolled_annotator(project)
-    labeled = assignment_next(project=project, annotator=enrolled)
-    assert labeled is not None
-    annotation = annotation_submit(
-        annotator=enrolled, item=labeled.item, value="hateful", rationale="SECRET-RATIONALE"
-    ).annotation
-    held = assignment_next(project=project, annotator=enrolled)
-    assert held is not None
-    users = {
-        "annotator_not_enrolled": make_user(Role.ANNOTATOR),
-        "annotator_enrolled": enrolled,
-        "other_researcher": foreign.owner,
-        "owner": owner,
-        "auditor": make_user(Role.AUDITOR),
-        "staff": make_user(Role.RESEARCHER, is_staff=True),
-    }
-    return World(users, project, draft, foreign, held.item, held, annotation)
+    return world_build()
 
 
 @dataclass(frozen=True)
@@ -189,7 +143,74 @@ ENDPOINTS = {
         ),
         Endpoint("audit_events", "get", lambda w: "/api/v1/audit/events/"),
         Endpoint("audit_verify", "get", lambda w: "/api/v1/audit/verify/"),
+        Endpoint(
+            "import_get",
+            "get",
+            lambda w: f"/api/v1/projects/{w.draft.pk}/imports/{w.batch.pk}/",
+        ),
+        # Governance: takedowns, data subjects' consent, reports
+        Endpoint("takedowns_list", "get", lambda w: "/api/v1/takedowns/"),
+        Endpoint(
+            "takedowns_create",
+            "post",
+            lambda w: "/api/v1/takedowns/",
+            lambda w: {"reference": str(w.item.pk), "kind": "privacy", "reason": "It shows me."},
+        ),
+        Endpoint("takedown_get", "get", lambda w: f"/api/v1/takedowns/{w.takedown.pk}/"),
+        Endpoint(
+            "takedown_decide",
+            "post",
+            lambda w: f"/api/v1/takedowns/{w.takedown.pk}/decision/",
+            lambda w: {"accept": True, "reason": "The person is identifiable."},
+        ),
+        Endpoint(
+            "item_subject_consent",
+            "put",
+            lambda w: f"/api/v1/items/{w.item.pk}/subject-consent/",
+            lambda w: {"status": "not_applicable"},
+        ),
+        Endpoint(
+            "item_control",
+            "patch",
+            lambda w: f"/api/v1/items/{w.spare_item.pk}/control/",
+            lambda w: {"control": "gold", "expected_value": "hateful"},
+        ),
+        Endpoint(
+            "license_report", "get", lambda w: f"/api/v1/projects/{w.project.pk}/reports/licenses/"
+        ),
+        Endpoint(
+            "license_report_csv",
+            "get",
+            lambda w: f"/api/v1/projects/{w.project.pk}/reports/licenses/?format=csv",
+        ),
+        Endpoint(
+            "consent_report", "get", lambda w: f"/api/v1/projects/{w.project.pk}/reports/consent/"
+        ),
+        # Agreement analysis
+        Endpoint("agreement", "get", lambda w: f"/api/v1/projects/{w.project.pk}/agreement/"),
+        Endpoint(
+            "items_disagreement",
+            "get",
+            lambda w: f"/api/v1/projects/{w.project.pk}/items/disagreement/",
+        ),
+        Endpoint(
+            "annotators_agreement",
+            "get",
+            lambda w: f"/api/v1/projects/{w.project.pk}/annotators/agreement/",
+        ),
+        Endpoint(
+            "group_disagreement",
+            "get",
+            lambda w: f"/api/v1/projects/{w.project.pk}/groups/{w.question}/",
+        ),
     ]
+}
+# Anyone may file a takedown request, signed in or not, auditors included: it asks the
+# deciders for something and changes no data (see test_api_takedown_filing_*).
+PUBLIC = ("takedowns_create",)
+# Routes outside this matrix, with where their access is tested.
+UNLISTED_ROUTES = {
+    ("api-token", "post"): "public sign-in, throttled: tests/annotation/test_api_auth.py",
 }
 
 ANNOTATOR_ONLY = (
@@ -203,7 +224,21 @@ ANNOTATOR_ONLY = (
     "annotation_create",
 )
 OWNER_ONLY = ("project_patch", "project_transition", "imports_create")
-GOVERNANCE_READS = ("project_progress", "project_items", "imports_list")
+# Behind IsResearcherOrStaff: annotators are refused by role before any lookup.
+RESEARCHER_WRITES = ("takedown_decide", "item_subject_consent", "item_control")
+GOVERNANCE_READS = (
+    "project_progress",
+    "project_items",
+    "imports_list",
+    "import_get",
+    "license_report",
+    "license_report_csv",
+    "consent_report",
+    "agreement",
+    "items_disagreement",
+    "annotators_agreement",
+    "group_disagreement",
+)
 AUTHOR_ONLY = ("annotation_get", "annotation_patch")
 AUDIT = ("audit_events", "audit_verify")
 
@@ -211,13 +246,15 @@ AUDIT = ("audit_events", "audit_verify")
 # endpoint; 404 where the endpoint is theirs to call but the object is outside their scope.
 DENIED: dict[tuple[str, str], int] = {}
 for _name in ENDPOINTS:
-    DENIED[("anonymous", _name)] = 403
+    if _name not in PUBLIC:
+        DENIED[("anonymous", _name)] = 403
 for _role in ("annotator_not_enrolled", "annotator_enrolled"):
     DENIED[(_role, "projects_create")] = 403
     DENIED[(_role, "draft_get")] = 404
+    DENIED[(_role, "takedown_get")] = 404
     for _name in OWNER_ONLY + GOVERNANCE_READS:
         DENIED[(_role, _name)] = 404
-    for _name in AUDIT:
+    for _name in AUDIT + RESEARCHER_WRITES:
         DENIED[(_role, _name)] = 403
 for _name in ("item_get", "item_image", "annotation_get", "annotation_patch", "assignment_skip"):
     DENIED[("annotator_not_enrolled", _name)] = 404
@@ -233,7 +270,9 @@ for _name in (
     "item_get",
     "item_image",
     "project_annotations",
+    "takedown_get",
     *OWNER_ONLY,
+    *RESEARCHER_WRITES,
     *GOVERNANCE_READS,
     *AUTHOR_ONLY,
 ):
@@ -248,25 +287,8 @@ for _role in ("other_researcher", "owner"):
     for _name in AUDIT:
         DENIED[(_role, _name)] = 403
 for _name, _endpoint in ENDPOINTS.items():
-    if _endpoint.writes:
+    if _endpoint.writes and _name not in PUBLIC:
         DENIED[("auditor", _name)] = 403  # auditors never write, whatever the endpoint
-
-
-def db_state() -> dict[str, Any]:
-    """Everything a refused request could have touched."""
-    return {
-        "projects": sorted(Project.objects.values_list("pk", "title", "status", "updated_at")),
-        "items": Item.objects.count(),
-        "batches": ImportBatch.objects.count(),
-        "enrolments": sorted(
-            Enrolment.objects.values_list("pk", "withdrawn_at", "survey_answered_at")
-        ),
-        "consents": ConsentRecord.objects.count(),
-        "assignments": sorted(Assignment.objects.values_list("pk", "status")),
-        "annotations": sorted(Annotation.objects.values_list("pk", "value", "withdrawn")),
-        "edits": AnnotationEdit.objects.count(),
-        "audit": AuditEvent.objects.count(),
-    }
 
 
 def call(world: World, role: str, endpoint: Endpoint) -> Any:
@@ -316,10 +338,114 @@ def test_api_permission_allowed_read_succeeds_and_shows_no_identity(
     assert response.status_code == 200, response.content
     text = response.content.decode()
     for user in world.users.values():
-        assert f'"{user.username}"' not in text
+        # A whole word: CSV downloads carry names unquoted.
+        assert not re.search(rf"\b{re.escape(user.username)}\b", text), user.username
         assert user.email not in text
     for forbidden_key in ('"username"', '"email"', '"annotator_id"', '"actor_id"', '"owner_id"'):
         assert forbidden_key not in text
+
+
+def _api_routes(patterns: list[URLPattern | URLResolver]) -> set[tuple[str, str]]:
+    """(route name, method) for every operation the API's views define."""
+    found: set[tuple[str, str]] = set()
+    for pattern in patterns:
+        assert isinstance(pattern, URLPattern), pattern
+        view_class = getattr(pattern.callback, "view_class", None)
+        assert view_class is not None, pattern
+        for method in ("get", "post", "put", "patch", "delete"):
+            if hasattr(view_class, method):
+                found.add((str(pattern.name), method))
+    return found
+
+
+def test_api_permission_matrix_covers_every_api_route(world: World) -> None:
+    routes = _api_routes([*annotation_api_routes, *provenance_api_routes])
+    covered = {
+        (str(resolve(urlsplit(endpoint.path(world)).path).url_name), endpoint.method)
+        for endpoint in ENDPOINTS.values()
+    }
+
+    missing = routes - covered - set(UNLISTED_ROUTES)
+
+    assert not missing, f"API operations without a permission case: {sorted(missing)}"
+    assert covered <= routes
+
+
+# A role each write endpoint is meant for, to show the matrix's bodies are valid requests:
+# what refuses them elsewhere is the permission check, not bad input.
+WRITE_CALLERS = ("owner", "annotator_not_enrolled", "annotator_enrolled")
+# Accepted without a change: the annotator is handed the assignment they already hold.
+UNCHANGED_WHEN_ACCEPTED = ("next",)
+
+
+@pytest.mark.parametrize(
+    "endpoint_name",
+    [name for name, endpoint in ENDPOINTS.items() if endpoint.writes and name not in PUBLIC],
+)
+def test_api_permission_write_body_accepted_for_a_role_it_is_meant_for(
+    world: World, endpoint_name: str
+) -> None:
+    role = next(r for r in WRITE_CALLERS if (r, endpoint_name) not in DENIED)
+    before = db_state()
+
+    response = call(world, role, ENDPOINTS[endpoint_name])
+
+    assert 200 <= response.status_code < 300, (role, response.content)
+    assert (db_state() == before) == (endpoint_name in UNCHANGED_WHEN_ACCEPTED)
+
+
+def test_api_takedown_filing_public_for_every_role_then_rate_limited(
+    world: World, settings: Any
+) -> None:
+    settings.CHORUS_TAKEDOWN_MAX_PER_HOUR = len(ROLES)
+    endpoint = ENDPOINTS["takedowns_create"]
+    filed = TakedownRequest.objects.count()
+
+    for role in ROLES:
+        response = call(world, role, endpoint)
+
+        assert response.status_code == 202, (role, response.content)
+        assert response.json()["status"] == "received"
+    flooded = call(world, "auditor", endpoint)
+
+    assert flooded.status_code == 429
+    assert flooded.json()["code"] == "rate_limited"
+    assert TakedownRequest.objects.count() == filed + len(ROLES)
+
+
+def test_api_takedowns_list_scoped_in_selector_contact_for_deciders_only(world: World) -> None:
+    seen = {
+        role: call(world, role, ENDPOINTS["takedowns_list"]).json()["results"]
+        for role in ROLES
+        if role != "anonymous"
+    }
+
+    for role in ("annotator_not_enrolled", "annotator_enrolled", "other_researcher"):
+        assert seen[role] == [], role
+    for role in ("owner", "auditor", "staff"):
+        assert [request["id"] for request in seen[role]] == [world.takedown.pk], role
+    assert seen["owner"][0]["contact"] == seen["staff"][0]["contact"] == "requester@example.net"
+    assert seen["auditor"][0]["contact"] == ""
+
+
+def test_api_auditor_any_unsafe_method_on_any_route_refused_and_nothing_changes(
+    world: World,
+) -> None:
+    """Also the methods a route does not take: the auditor check runs before DRF's 405."""
+    client = APIClient()
+    client.force_authenticate(world.users["auditor"])
+    paths = sorted({endpoint.path(world) for endpoint in ENDPOINTS.values()})
+    public = {(ENDPOINTS[name].path(world), ENDPOINTS[name].method) for name in PUBLIC}
+    before = db_state()
+
+    for path in paths:
+        for method in ("post", "put", "patch", "delete"):
+            if (path, method) not in public:
+                response = getattr(client, method)(path, {}, format="json")
+                assert response.status_code == 403, (method, path)
+                assert response.json()["code"] == "auditor_read_only", (method, path)
+
+    assert db_state() == before
 
 
 BLIND_ENDPOINTS = (

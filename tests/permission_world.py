@@ -1,0 +1,115 @@
+"""The world both permission matrices run against (``test_api_permissions``,
+``test_page_permissions``), and the database snapshot they compare around refused requests.
+
+Built through the real services, like every other test fixture (see ``tests/factories``).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from annotation.ingest import import_batch_create
+from annotation.models import (
+    Annotation,
+    Assignment,
+    ImportBatch,
+    Item,
+    Project,
+    TakedownRequest,
+)
+from annotation.services import annotation_submit, assignment_next, takedown_file
+from core.models import Role, User
+from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
+
+ROLES = (
+    "anonymous",
+    "annotator_not_enrolled",
+    "annotator_enrolled",
+    "other_researcher",
+    "owner",
+    "auditor",
+    "staff",
+)
+# One survey question, so that the per-group analysis has a question to answer for.
+SURVEY_QUESTION = {
+    "key": "region",
+    "text": "Where you live",
+    "kind": "single",
+    "options": ["north", "south"],
+}
+
+
+@dataclass
+class World:
+    """One open project with an enrolled annotator who has labeled one item and holds
+    another assignment; an item nobody holds; an open takedown request on the held item; a
+    draft project of the same owner with one import batch; a second researcher's project."""
+
+    users: dict[str, User]
+    project: Project
+    draft: Project
+    foreign: Project
+    item: Item
+    spare_item: Item
+    assignment: Assignment
+    annotation: Annotation
+    takedown: TakedownRequest
+    batch: ImportBatch
+    question: str
+
+
+def world_build() -> World:
+    """Needs ``settings.MEDIA_ROOT`` pointed at a temporary folder (the batch's upload)."""
+    project = make_open_project(4, k=2, survey=[SURVEY_QUESTION])
+    owner = project.owner
+    draft = make_project(owner)
+    foreign = make_open_project(2)
+    enrolled = make_enrolled_annotator(project)
+    labeled = assignment_next(project=project, annotator=enrolled)
+    assert labeled is not None
+    annotation = annotation_submit(
+        annotator=enrolled, item=labeled.item, value="hateful", rationale="SECRET-RATIONALE"
+    ).annotation
+    held = assignment_next(project=project, annotator=enrolled)
+    assert held is not None
+    spare_item = Item.objects.filter(project=project, assignments__isnull=True).order_by("pk")[0]
+    (takedown,) = takedown_file(
+        reference=str(held.item.pk),
+        kind=TakedownRequest.Kind.PRIVACY,
+        reason="It shows me.",
+        contact="requester@example.net",
+    )
+    upload = SimpleUploadedFile("t.csv", b"external_id,text\nq1,hi\n")
+    batch = import_batch_create(project=draft, actor=owner, upload=upload)
+    users = {
+        "annotator_not_enrolled": make_user(Role.ANNOTATOR),
+        "annotator_enrolled": enrolled,
+        "other_researcher": foreign.owner,
+        "owner": owner,
+        "auditor": make_user(Role.AUDITOR),
+        "staff": make_user(Role.RESEARCHER, is_staff=True),
+    }
+    return World(
+        users=users,
+        project=project,
+        draft=draft,
+        foreign=foreign,
+        item=held.item,
+        spare_item=spare_item,
+        assignment=held,
+        annotation=annotation,
+        takedown=takedown,
+        batch=batch,
+        question=str(SURVEY_QUESTION["key"]),
+    )
+
+
+def db_state() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, the audit log and its chain head included: a refused
+    request must leave all of them exactly as they were (not only their counts)."""
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values_list())
+        for model in apps.get_models(include_auto_created=True)
+    }
