@@ -72,9 +72,12 @@ def entropy_histogram_svg(*, histogram: Sequence[dict[str, Any]]) -> SafeString:
 
 
 def _plotted_groups(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups with the most labels (at most ``MAX_GROUPS_PLOTTED``), in the result's
+    order, which is the survey's order of answers: an age scale reads left to right."""
     groups = list(result.get("groups") or [])
-    groups.sort(key=lambda group: -int(group.get("n_labels") or 0))
-    return groups[:MAX_GROUPS_PLOTTED]
+    largest = sorted(groups, key=lambda group: -int(group.get("n_labels") or 0))
+    kept = {id(group) for group in largest[:MAX_GROUPS_PLOTTED]}
+    return [group for group in groups if id(group) in kept]
 
 
 def group_distribution_svg(

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import ValidationFailed
 from core.models import User
-from provenance.licenses import seed_entries
+from provenance.licenses import CATALOGUE_COLUMNS, seed_entries
 from provenance.models import (
     AuditChainHead,
     AuditEvent,
@@ -251,16 +251,8 @@ def tombstone_create(
     return tombstone
 
 
-LICENSE_ENTRY_FIELDS = (
-    "name",
-    "use",
-    "attribution",
-    "share_alike",
-    "no_derivatives",
-    "terms_url",
-    "source_url",
-    "notes",
-)
+# What staff may change of an entry: every catalogue column but the id.
+LICENSE_ENTRY_FIELDS = tuple(name for name in CATALOGUE_COLUMNS if name != "spdx_id")
 
 
 @transaction.atomic

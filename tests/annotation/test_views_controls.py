@@ -4,6 +4,7 @@ labeling page's blindness to control items."""
 import random
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -175,7 +176,8 @@ def test_project_detail_links_controls_and_shows_quality_settings(project: Proje
     assert b"1 control item" in html
 
 
-def test_project_edit_saves_strategy_and_control_rate(project: Project) -> None:
+def _post_project_edit(project: Project, **changes: str) -> Any:
+    """Post the project's edit form as shown, with ``changes`` applied."""
     client = signed_in(project.owner)
     url = reverse("research-project-edit", args=[project.pk])
     form = client.get(url).context["form"]
@@ -183,11 +185,13 @@ def test_project_edit_saves_strategy_and_control_rate(project: Project) -> None:
     data.update(
         label_schema=form["label_schema"].field.prepare_value(project.label_schema),
         survey="[]",
-        assignment_strategy="most_contested",
-        control_rate="0.3",
+        **changes,
     )
+    return client.post(url, data)
 
-    response = client.post(url, data)
+
+def test_project_edit_saves_strategy_and_control_rate(project: Project) -> None:
+    response = _post_project_edit(project, assignment_strategy="most_contested", control_rate="0.3")
 
     assert response.status_code == 302, response.content
     stored = Project.objects.get(pk=project.pk)
@@ -195,17 +199,7 @@ def test_project_edit_saves_strategy_and_control_rate(project: Project) -> None:
 
 
 def test_project_edit_control_rate_above_half_returns_400(project: Project) -> None:
-    client = signed_in(project.owner)
-    url = reverse("research-project-edit", args=[project.pk])
-    form = client.get(url).context["form"]
-    data = {name: form[name].value() for name in form.fields}
-    data.update(
-        label_schema=form["label_schema"].field.prepare_value(project.label_schema),
-        survey="[]",
-        control_rate="0.9",
-    )
-
-    response = client.post(url, data)
+    response = _post_project_edit(project, control_rate="0.9")
 
     assert response.status_code == 400
     assert Project.objects.get(pk=project.pk).control_rate == 0.0
