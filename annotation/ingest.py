@@ -47,6 +47,7 @@ from annotation.models import (
     SubjectConsent,
 )
 from annotation.schemas import LabelSchema, SchemaError
+from core.db import table_statistics_refresh
 from core.errors import (
     ApplicationError,
     Conflict,
@@ -64,6 +65,9 @@ from provenance.selectors import license_table, tombstone_matches
 from provenance.services import audit_record, source_get_or_create
 
 logger = logging.getLogger(__name__)
+
+# Imports at least this large refresh the planner's statistics of the item table at once.
+ANALYZE_AFTER_ROWS = 1000
 
 # Pillow format name -> (our format name, file extension).
 ALLOWED_FORMATS: dict[str, tuple[str, str]] = {
@@ -1337,6 +1341,8 @@ def _store_items(
                 obj=locked,
                 payload=_audit_payload(locked, prepared, batch, kind),
             )
+            if len(created) >= ANALYZE_AFTER_ROWS:
+                transaction.on_commit(lambda: table_statistics_refresh(Item))
     except IntegrityError as error:
         _delete_stored(written)
         raise Conflict(

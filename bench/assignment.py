@@ -142,6 +142,7 @@ def ensure_project(items: int, k: int) -> Any:
 
     from annotation.models import Item, Modality, Project, ProjectStatus
     from annotation.services import project_create, project_transition
+    from core.db import table_statistics_refresh
     from core.models import Role, User
 
     researcher = User.objects.filter(username=RESEARCHER).first() or create_user(
@@ -178,6 +179,7 @@ def ensure_project(items: int, k: int) -> Any:
             )
         )
     Item.objects.bulk_create(rows, batch_size=5000)
+    table_statistics_refresh(Item)  # as the import service does after a large import
     print(
         f"Created project #{project.pk} with {items} items via bulk_create (fast path, not "
         f"the import service) in {time.perf_counter() - started:.1f} s."

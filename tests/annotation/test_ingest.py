@@ -927,3 +927,20 @@ def test_import_batch_create_by_auditor_refused(text_project):
         )
 
     assert not ImportBatch.objects.exists()
+
+
+@pytest.mark.postgres
+def test_items_import_large_refreshes_planner_statistics(
+    text_project, django_capture_on_commit_callbacks
+):
+    """Without it the next-item query plans for an empty table until autovacuum runs."""
+    from django.db import connection
+
+    lines = [f"t{i},text number {i},CC0-1.0" for i in range(ingest.ANALYZE_AFTER_ROWS)]
+    with django_capture_on_commit_callbacks(execute=True):
+        _import_text(text_project, csv_bytes("external_id,text,license", *lines))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotation_item'")
+        (estimated_rows,) = cursor.fetchone()
+    assert estimated_rows >= ingest.ANALYZE_AFTER_ROWS
