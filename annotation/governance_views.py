@@ -5,7 +5,6 @@ may file a takedown; owners and staff decide; auditors read every report and cha
 (``role_required`` refuses their unsafe requests before any view runs).
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -30,7 +29,6 @@ from annotation.views import PAGE_SIZE, current_user, error_page, role_required
 from core.csv import csv_text
 from core.errors import TooManyRequests, ValidationFailed
 from core.models import Role
-from core.services import rate_limit_hit
 
 governance_readers = role_required(Role.RESEARCHER, Role.AUDITOR, staff=True)
 deciders = role_required(Role.RESEARCHER, staff=True)
@@ -43,11 +41,7 @@ def takedown_public(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = request.META.get("REMOTE_ADDR", "unknown")
         try:
-            rate_limit_hit(
-                key=f"takedown:{address}",
-                limit=settings.CHORUS_TAKEDOWN_MAX_PER_HOUR,
-                window_seconds=3600,
-            )
+            services.takedown_throttle(address=address)
             services.takedown_file(**form.cleaned_data)
         except (TooManyRequests, ValidationFailed) as error:
             return error_page(request, error)
@@ -88,7 +82,7 @@ def takedown_detail(request: HttpRequest, takedown_id: int) -> HttpResponse:
         messages.success(request, "Decision recorded.")
         return redirect("takedown-detail", takedown_id=takedown.pk)
     can_decide = takedown.status == TakedownRequest.Status.OPEN and (
-        user.is_staff or (takedown.project is not None and takedown.project.owner_id == user.pk)
+        user.is_staff or (takedown.project is not None and takedown.project.is_managed_by(user))
     )
     context = {
         "takedown": takedown,
@@ -127,7 +121,7 @@ def project_consent_report(request: HttpRequest, project_id: int) -> HttpRespons
     context = {
         "project": project,
         "report": report,
-        "can_edit": user.is_staff or project.owner_id == user.pk,
+        "can_edit": project.is_managed_by(user),
     }
     return render(request, "annotation/report_consent.html", context)
 

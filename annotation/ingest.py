@@ -1212,7 +1212,7 @@ def _taken_down(prepared: Sequence[PreparedItem]) -> list[RowError]:
 
 
 def _check_can_import(*, project: Project, actor: User) -> None:
-    if actor.is_staff or (actor.is_researcher and project.owner_id == actor.pk):
+    if project.is_managed_by(actor):
         return
     raise PermissionDenied(
         "Only the project's owner or staff can import items.", code="import_not_allowed"

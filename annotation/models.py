@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from core.models import TimeStampedModel
+from core.models import TimeStampedModel, User
 from provenance.models import ConsentRecord, Source
 
 
@@ -95,6 +95,10 @@ class Project(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    def is_managed_by(self, user: User) -> bool:
+        """Its owner (a researcher) or staff may change it and decide about its items."""
+        return user.is_staff or (user.is_researcher and self.owner_id == user.pk)
 
 
 def item_upload_path(item: "Item", filename: str) -> str:

@@ -38,9 +38,7 @@ def project_controls(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         project = project_readable_by_staff_role(user=user, project_id=project_id)
     schema = services.project_schema(project)
-    can_edit = project.status != ProjectStatus.CLOSED and (
-        user.is_staff or project.owner_id == user.pk
-    )
+    can_edit = project.status != ProjectStatus.CLOSED and project.is_managed_by(user)
     form = ControlItemForm(request.POST or None, schema=schema) if can_edit else None
     status = 200
     if request.method == "POST":

@@ -94,7 +94,7 @@ def item_get_for(*, user: User, item_id: int) -> Item:
     if item is None:
         raise NotFound("No such item.")
     project = item.project
-    if user.is_staff or user.is_auditor or (user.is_researcher and project.owner_id == user.pk):
+    if user.is_auditor or project.is_managed_by(user):
         return item
     if user.is_annotator and (
         Assignment.objects.filter(item=item, annotator=user)

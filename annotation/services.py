@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -39,6 +40,7 @@ from annotation.surveys import SurveyError, parse_definition, validate_answers
 from core.db import atomic_with_retry, supports_skip_locked
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
+from core.services import rate_limit_hit
 from provenance.models import ConsentRecord
 from provenance.services import (
     audit_record,
@@ -939,9 +941,8 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_manages(project: Project | None, actor: User, what: str) -> None:
-    if actor.is_staff:
-        return
-    if project is not None and actor.is_researcher and project.owner_id == actor.pk:
+    """The project's owner or staff; staff only where there is no project."""
+    if actor.is_staff or (project is not None and project.is_managed_by(actor)):
         return
     raise PermissionDenied(f"Only the project's owner or staff can {what}.", code="not_owner")
 
@@ -1014,6 +1015,15 @@ def _takedown_targets(reference: str) -> list[Item]:
     if SHA256_HEX.match(text):
         return list(Item.objects.filter(sha256=text).select_related("project").order_by("pk"))
     return []
+
+
+def takedown_throttle(*, address: str) -> None:
+    """Count one request from this client address; refuse it over the hourly limit."""
+    rate_limit_hit(
+        key=f"takedown:{address}",
+        limit=settings.CHORUS_TAKEDOWN_MAX_PER_HOUR,
+        window_seconds=3600,
+    )
 
 
 @transaction.atomic

@@ -7,7 +7,6 @@ file a takedown; owners and staff decide; auditors read everything here and chan
 from dataclasses import asdict
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -25,7 +24,6 @@ from core.api.pagination import Pagination
 from core.api.permissions import IsResearcherOrStaff, request_user
 from core.api.renderers import CsvDownloadMixin, CsvRenderer, CsvTable
 from core.models import User
-from core.services import rate_limit_hit
 from provenance.licenses import INTENDED_USES
 
 
@@ -93,11 +91,7 @@ class TakedownListCreateApi(BaseApi):
     )
     def post(self, request: Request) -> Response:
         address = request._request.META.get("REMOTE_ADDR", "unknown")
-        rate_limit_hit(
-            key=f"takedown:{address}",
-            limit=settings.CHORUS_TAKEDOWN_MAX_PER_HOUR,
-            window_seconds=3600,
-        )
+        services.takedown_throttle(address=address)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.takedown_file(**data.validated_data)

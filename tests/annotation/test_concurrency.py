@@ -123,6 +123,21 @@ def assert_slots_consistent(project: Project) -> None:
 # ---------------------------------------------------------------- 32 annotators, k=3
 
 
+def label_until_done(project: Project, annotator: User) -> list[SubmitResult]:
+    """One annotator's loop: next item, a seeded random label, until nothing is left."""
+    rng = random.Random(annotator.pk)
+    results = []
+    while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
+        results.append(
+            annotation_submit(
+                annotator=annotator,
+                item=assignment.item,
+                value=rng.choice(HATE_SPEECH_SCHEMA.values),
+            )
+        )
+    return results
+
+
 @pytest.mark.parametrize("strategy", AssignmentStrategy.values)
 def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss(
     strategy: str,
@@ -131,20 +146,7 @@ def test_assignment_and_submit_32_annotators_k3_no_overfill_duplicate_or_loss(
     project = make_open_project(n_items, k=k, assignment_strategy=strategy)
     annotators = [make_enrolled_annotator(project) for _ in range(n_annotators)]
 
-    def label_until_done(annotator: User) -> list[SubmitResult]:
-        rng = random.Random(annotator.pk)
-        results = []
-        while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
-            results.append(
-                annotation_submit(
-                    annotator=annotator,
-                    item=assignment.item,
-                    value=rng.choice(HATE_SPEECH_SCHEMA.values),
-                )
-            )
-        return results
-
-    run = run_at_once([partial(label_until_done, a) for a in annotators])
+    run = run_at_once([partial(label_until_done, project, a) for a in annotators])
 
     assert run.errors == []
     results = [result for outcome in run.outcomes for result in outcome.value]
@@ -176,20 +178,7 @@ def test_assignment_32_annotators_with_control_items_no_overfill_and_each_once(
     project_transition(project=project, actor=project.owner, status=ProjectStatus.OPEN)
     annotators = [make_enrolled_annotator(project) for _ in range(n_annotators)]
 
-    def label_until_done(annotator: User) -> list[SubmitResult]:
-        rng = random.Random(annotator.pk)
-        results = []
-        while (assignment := assignment_next(project=project, annotator=annotator)) is not None:
-            results.append(
-                annotation_submit(
-                    annotator=annotator,
-                    item=assignment.item,
-                    value=rng.choice(HATE_SPEECH_SCHEMA.values),
-                )
-            )
-        return results
-
-    run = run_at_once([partial(label_until_done, a) for a in annotators])
+    run = run_at_once([partial(label_until_done, project, a) for a in annotators])
 
     assert run.errors == []
     assert all(result.created for outcome in run.outcomes for result in outcome.value)
