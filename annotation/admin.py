@@ -1,14 +1,18 @@
 """Django admin for staff. Identities of annotators appear as pseudonyms; hashes and the
-audit trail are read-only, and role changes go through the audited service."""
+audit trail are read-only, role changes go through the audited service, and every other
+change staff save here is audited with its old and new values."""
 
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from annotation.consent import MATERIAL_FIELDS
 from annotation.models import (
     Annotation,
     Assignment,
@@ -21,9 +25,45 @@ from annotation.models import (
 )
 from annotation.services import PROJECT_EDITABLE_FIELDS, project_update, user_role_set
 from core.models import User
-from provenance.services import audit_record
+from provenance.licenses import parse as license_parse
+from provenance.selectors import license_table
+from provenance.services import audit_record, model_change_audit
 
 M = TypeVar("M", bound=models.Model)
+
+
+def _actor(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+class AuditedChangesAdmin(admin.ModelAdmin[M]):
+    """Audits each change saved through the change form as ``admin.change``: the old and
+    new values of the fields that changed, nothing for the ones that did not.
+
+    Recorded after the many-to-many fields are saved, inside the transaction the admin
+    holds around the whole save, so a change and its event commit or roll back together.
+    """
+
+    # Personal data, logged as changed without its values: the log is append-only and
+    # auditors read it, and they see people by pseudonym only.
+    audit_redacted: ClassVar[frozenset[str]] = frozenset()
+    # Audited by the service the save goes through instead.
+    audit_excluded: ClassVar[frozenset[str]] = frozenset()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: Any) -> None:
+        super().save_related(request, form, formsets, change)
+        if not change:
+            return
+        obj = form.instance
+        names = [name for name in form.changed_data if name not in self.audit_excluded]
+        model_change_audit(
+            actor=_actor(request),
+            obj=obj,
+            # The form's initial values are the row as stored when the request loaded it.
+            old={name: form.initial.get(name) for name in names},
+            new={name: obj._meta.get_field(name).value_from_object(obj) for name in names},
+            redacted=self.audit_redacted,
+        )
 
 
 class NoAddNoDeleteAdmin(admin.ModelAdmin[M]):
@@ -62,6 +102,14 @@ class ProjectAdmin(NoAddNoDeleteAdmin[Project]):
     def owner_pseudonym(self, obj: Project) -> str:
         return obj.owner.pseudonym
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> Any:
+        """Once a project has opened, the terms annotators consent to change only on the
+        project's edit page, which says how many must consent again before saving."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status != ProjectStatus.DRAFT:
+            fields += MATERIAL_FIELDS
+        return fields
+
     def has_change_permission(self, request: HttpRequest, obj: Project | None = None) -> bool:
         closed = obj is not None and obj.status == ProjectStatus.CLOSED
         return super().has_change_permission(request, obj) and not closed
@@ -78,36 +126,38 @@ class ProjectAdmin(NoAddNoDeleteAdmin[Project]):
         project_update(project=stored, actor=cast(User, request.user), data=data)
 
 
+# What staff may correct on an item (audited). Everything else is read-only: contents,
+# hashes and files are fixed at import; consent, controls and takedowns change through
+# their services (validated and audited there); the external id is the researcher's key
+# and the source link is the owner's (a source belongs to the project's owner).
+ITEM_ADMIN_EDITABLE_FIELDS = ("metadata", "creator", "license", "attribution")
+
+
+class ItemAdminForm(ModelForm[Item]):
+    def clean_license(self) -> str:
+        """A valid SPDX expression, normalised as the import normalises it."""
+        expression = str(self.cleaned_data.get("license") or "")
+        if not expression:
+            return ""
+        try:
+            return license_parse(expression, table=license_table())
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid_license") from error
+
+
 @admin.register(Item)
-class ItemAdmin(NoAddNoDeleteAdmin[Item]):
-    """Items arrive through the import (sanitised and hashed); hashes and files are fixed."""
+class ItemAdmin(AuditedChangesAdmin[Item], NoAddNoDeleteAdmin[Item]):
+    """Items arrive through the import (sanitised and hashed); staff correct their license
+    and attribution here, audited."""
 
     list_display = ("external_id", "project", "kind", "license", "slots_taken")
     list_filter = ("kind",)
     search_fields = ("external_id", "sha256")
     list_select_related = ("project",)
-    readonly_fields = (
-        "project",
-        "kind",
-        "text",
-        "sha256",
-        "phash",
-        "image",
-        "image_width",
-        "image_height",
-        "removed_metadata",
-        "slots_taken",
-        "shuffle_key",
-        "import_batch",
-        "created_at",
-        # Changed through services only: they are validated and audited there.
-        "subject_consent",
-        "subject_consent_record",
-        "control",
-        "expected_value",
-        "label_entropy",
-        "tombstoned_at",
-    )
+    form = ItemAdminForm
+    readonly_fields = [
+        field.name for field in Item._meta.fields if field.name not in ITEM_ADMIN_EDITABLE_FIELDS
+    ]
 
 
 @admin.register(TakedownRequest)
@@ -163,7 +213,13 @@ class AnnotationAdmin(AnnotatorPseudonymColumn, NoAddNoDeleteAdmin[Annotation]):
 
 
 @admin.register(User)
-class ChorusUserAdmin(UserAdmin[User]):
+class ChorusUserAdmin(AuditedChangesAdmin[User], UserAdmin[User]):
+    """Changes of rights (staff, superuser, active, groups, permissions) are audited with
+    old and new values, of identity fields as changed only; passwords as changed only."""
+
+    audit_redacted = frozenset({"username", "email", "first_name", "last_name"})
+    # ``save_model`` routes it through ``user_role_set``, which audits it.
+    audit_excluded = frozenset({"role"})
     list_display = ("username", "pseudonym", "role", "is_staff", "is_active")
     list_filter = ("role", "is_staff", "is_active")
     search_fields = ("username", "pseudonym", "email")
@@ -181,7 +237,7 @@ class ChorusUserAdmin(UserAdmin[User]):
         self, request: HttpRequest, obj: User, form: ModelForm[Any], change: bool
     ) -> None:
         """Save the user; a role change goes through ``user_role_set`` so it is audited."""
-        actor = request.user if isinstance(request.user, User) else None
+        actor = _actor(request)
         if not change:
             super().save_model(request, obj, form, change)
             audit_record(actor=actor, action="user.create", obj=obj, payload={"role": obj.role})
@@ -191,3 +247,29 @@ class ChorusUserAdmin(UserAdmin[User]):
             obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk)
         super().save_model(request, obj, form, change)
         user_role_set(user=obj, role=new_role, actor=actor)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's password form, audited as ``user.password_change`` when it saved one.
+
+        The event says that the password changed and whether it can still be used to sign
+        in; the hash stays out of the log.
+        """
+        with transaction.atomic():
+            user = self.get_object(request, unquote(id))
+            before = user.password if user is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                user.refresh_from_db(fields=["password"])
+                if user.password != before:
+                    audit_record(
+                        actor=_actor(request),
+                        action="user.password_change",
+                        obj=user,
+                        payload={
+                            "password_changed": True,
+                            "password_usable": user.has_usable_password(),
+                        },
+                    )
+        return response

@@ -18,6 +18,7 @@ from annotation.models import (
 from annotation.schemas import PRESETS, LabelSchema
 from annotation.services import PROJECT_EDITABLE_FIELDS, PROJECT_FROZEN_AFTER_DRAFT
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY, PREFER_NOT_TO_SAY_LABEL, Question
+from core.nul import NUL_CODE, nul_path
 
 CUSTOM_PRESET = "custom"
 # Filled in by a preset when the researcher leaves them empty.
@@ -62,6 +63,14 @@ class JSONTextField(forms.CharField):
         if not isinstance(parsed, self.expect):
             kind = "an object" if self.expect is dict else "a list"
             raise forms.ValidationError(f"Must be {kind}.", code="invalid_json")
+        # A "\u0000" escape becomes a NUL only now, after the request's own check (core.nul).
+        nul_at = nul_path(parsed)
+        if nul_at is not None:
+            raise forms.ValidationError(
+                f"Contains a NUL character (U+0000) at {nul_at or 'the top level'}, "
+                "which is not accepted.",
+                code=NUL_CODE,
+            )
         return parsed
 
     def has_changed(self, initial: Any, data: Any) -> bool:

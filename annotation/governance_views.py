@@ -41,8 +41,8 @@ def takedown_public(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = request.META.get("REMOTE_ADDR", "unknown")
         try:
-            services.takedown_throttle(address=address)
-            services.takedown_file(**form.cleaned_data)
+            filer = services.takedown_throttle(address=address)
+            services.takedown_file(**form.cleaned_data, filer=filer)
         except (TooManyRequests, ValidationFailed) as error:
             return error_page(request, error)
         # The same page whether or not the reference named anything (see takedown_file).
@@ -81,14 +81,12 @@ def takedown_detail(request: HttpRequest, takedown_id: int) -> HttpResponse:
         )
         messages.success(request, "Decision recorded.")
         return redirect("takedown-detail", takedown_id=takedown.pk)
-    can_decide = takedown.status == TakedownRequest.Status.OPEN and (
-        user.is_staff or (takedown.project is not None and takedown.project.is_managed_by(user))
-    )
+    can_decide = takedown.status == TakedownRequest.Status.OPEN and takedown.is_decidable_by(user)
     context = {
         "takedown": takedown,
         "form": form,
         "can_decide": can_decide,
-        "show_contact": user.is_staff or user.is_researcher,
+        "show_contact": takedown.is_decidable_by(user),
     }
     return render(request, "annotation/takedown_detail.html", context)
 

@@ -473,6 +473,21 @@ def _bad_characters(text: str) -> bool:
     return False
 
 
+def _bad_characters_within(value: Any) -> bool:
+    """``_bad_characters`` in any key or string of a JSON value. Checking its JSON encoding
+    would miss NUL: ``json.dumps`` escapes it as the six characters ``\\u0000``."""
+    if isinstance(value, str):
+        return _bad_characters(value)
+    if isinstance(value, dict):
+        return any(
+            _bad_characters_within(key) or _bad_characters_within(inner)
+            for key, inner in value.items()
+        )
+    if isinstance(value, list):
+        return any(_bad_characters_within(inner) for inner in value)
+    return False
+
+
 def normalize_text(value: str) -> str:
     """NFC-normalised, stripped text; refuses empty, oversized or unstorable text."""
     text = unicodedata.normalize("NFC", value).strip()
@@ -593,23 +608,88 @@ class FolderStore:
 
 # ---------------------------------------------------------------- manifests
 
-TEXT_COLUMNS = (
-    "external_id",
-    "license",
-    "source",
-    "source_url",
-    "creator",
-    "attribution",
-    "subject_consent",
-    "control",
+
+@dataclass(frozen=True)
+class ManifestColumn:
+    """One column a manifest may have. The parser, the import page and the README's table
+    (checked by a test) all read ``MANIFEST_COLUMNS``: there is no other list."""
+
+    name: str
+    meaning: str
+    required: bool = False
+    # Only for projects of this modality ("" for both).
+    modality: str = ""
+
+
+MANIFEST_COLUMNS = (
+    ManifestColumn("external_id", "Your id for the item, unique in the project.", required=True),
+    ManifestColumn("text", "The text to label.", required=True, modality=Modality.TEXT),
+    ManifestColumn(
+        "file",
+        "The image's path inside the zip (or the server folder).",
+        required=True,
+        modality=Modality.IMAGE,
+    ),
+    ManifestColumn(
+        "license",
+        "SPDX license expression, e.g. CC-BY-4.0 or MIT OR Apache-2.0. A cell left empty (or "
+        "NOASSERTION) records an unknown license, which the license report lists.",
+        required=True,
+    ),
+    ManifestColumn("source", "Where the item comes from (collection or site name)."),
+    ManifestColumn("source_url", "Link to the source (http or https)."),
+    ManifestColumn("creator", "Who made the item."),
+    ManifestColumn(
+        "attribution",
+        "The attribution the license asks for; built from creator and license when empty.",
+    ),
+    ManifestColumn(
+        "subject_consent",
+        "Whether the people shown consented: not_applicable, not_obtained or unknown (the "
+        "default for images; not_applicable for texts). Obtained consent is recorded on the "
+        "item with its evidence.",
+    ),
+    ManifestColumn(
+        "control", "gold or attention for a quality-control item; empty for a regular item."
+    ),
+    ManifestColumn(
+        "expected_label",
+        "A control item's expected answer (the choice's value; multi-label: values joined by |).",
+    ),
+    ManifestColumn(
+        "metadata", "A JSON object with anything else; other columns are kept as metadata too."
+    ),
 )
-KNOWN_COLUMNS = frozenset((*TEXT_COLUMNS, "text", "file", "metadata", "expected_label"))
+KNOWN_COLUMNS = frozenset(column.name for column in MANIFEST_COLUMNS)
+
+
+def manifest_columns(modality: str) -> list[ManifestColumn]:
+    """The columns a manifest for a project of this modality may have, in the page's order."""
+    return [column for column in MANIFEST_COLUMNS if column.modality in ("", modality)]
 
 
 @dataclass(frozen=True)
 class ManifestRow:
     line: int
     values: dict[str, Any]
+
+
+def _missing_columns(rows: Sequence[ManifestRow], modality: str) -> list[RowError]:
+    """One error per required column that no row has (not one per row), on line 1: the
+    header of a CSV, the first object of a JSONL file."""
+    if not rows:
+        return []
+    present = {name for row in rows for name in row.values}
+    return [
+        row_error(
+            1,
+            column.name,
+            "missing_column",
+            f"The manifest has no {column.name} column; it is required.",
+        )
+        for column in manifest_columns(modality)
+        if column.required and column.name not in present
+    ]
 
 
 @dataclass
@@ -936,6 +1016,8 @@ class _RowCheck:
     def license(self) -> str:
         raw = self.string("license", max_length=500)
         if not raw:
+            # The column is required; an empty cell records "no license", which the license
+            # report lists as a finding (NOASSERTION says the same explicitly).
             return ""
         try:
             return license_parse(raw, table=self.context.licenses)
@@ -1026,7 +1108,7 @@ class _RowCheck:
         except (TypeError, ValueError, RecursionError):
             self.fail("metadata", "invalid_metadata", "metadata cannot be stored as JSON.")
             return {}
-        if _bad_characters(encoded):
+        if _bad_characters_within(merged):
             self.fail(
                 "metadata", "invalid_character", "metadata contains a NUL or invalid character."
             )
@@ -1127,6 +1209,9 @@ def _prepare_rows(
 ) -> tuple[list[PreparedItem], list[RowError]]:
     prepared: list[PreparedItem] = []
     errors = list(source.errors)
+    missing = _missing_columns(source.rows, context.modality)
+    if missing:
+        return [], errors + missing
     for row in source.rows:
         result = _prepare_row(row, context=context, files=source.files)
         if isinstance(result, PreparedItem):
@@ -1232,12 +1317,14 @@ def _modality_mismatch() -> ValidationFailed:
     )
 
 
-def _sources_for(prepared: Sequence[PreparedItem]) -> dict[str, Source]:
+def _sources_for(prepared: Sequence[PreparedItem], *, owner: User) -> dict[str, Source]:
+    """The project owner's sources the rows name: another researcher's same-named source
+    is never linked (each keeps their own URL)."""
     sources: dict[str, Source] = {}
     for item in prepared:
         if item.source_name and item.source_name not in sources:
             sources[item.source_name] = source_get_or_create(
-                name=item.source_name, url=item.source_url
+                owner=owner, name=item.source_name, url=item.source_url
             )
     return sources
 
@@ -1326,7 +1413,7 @@ def _store_items(
             conflicts = _existing_conflicts(locked, prepared) + _taken_down(prepared)
             if conflicts:
                 raise _invalid(conflicts)
-            sources = _sources_for(prepared)
+            sources = _sources_for(prepared, owner=locked.owner)
             items: list[Item] = []
             for entry in prepared:
                 items.append(_build_item(locked, entry, sources, batch))

@@ -53,6 +53,20 @@ class SubjectConsent(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def managed_by(self, user: User) -> "ProjectQuerySet":
+        """The projects ``user`` may change: the queryset form of ``Project.is_managed_by``.
+
+        Every selector, page and template that asks "may this user manage the project?"
+        asks one of the two, so a demoted owner loses control everywhere at once.
+        """
+        if user.is_staff:
+            return self.all()
+        if not user.is_researcher:
+            return self.none()
+        return self.filter(owner=user)
+
+
 class Project(TimeStampedModel):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
@@ -90,6 +104,8 @@ class Project(TimeStampedModel):
         help_text="Share of assignments drawn from gold and attention-check items.",
     )
 
+    objects = ProjectQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -97,7 +113,11 @@ class Project(TimeStampedModel):
         return self.title
 
     def is_managed_by(self, user: User) -> bool:
-        """Its owner (a researcher) or staff may change it and decide about its items."""
+        """Its owner, while a researcher, or staff may change it and decide about its items.
+
+        An owner whose role changed (to annotator or auditor) keeps the ownership record
+        but not the control; ``ProjectQuerySet.managed_by`` is the same rule for querysets.
+        """
         return user.is_staff or (user.is_researcher and self.owner_id == user.pk)
 
 
@@ -243,6 +263,11 @@ class Annotation(TimeStampedModel):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
     )
+    # The consent the current value was given under: after a re-consent, earlier labels
+    # stay linked to the version their annotator had agreed to then.
+    consent = models.ForeignKey(
+        ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     value = models.JSONField()
     confidence = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
@@ -313,6 +338,10 @@ class TakedownRequest(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"takedown {self.pk} ({self.get_status_display()})"
+
+    def is_decidable_by(self, user: User) -> bool:
+        """Whoever manages the item's project; staff alone for a request naming no item."""
+        return user.is_staff or (self.project is not None and self.project.is_managed_by(user))
 
 
 class AgreementAnalysis(TimeStampedModel):

@@ -39,6 +39,9 @@ class LabelSchema:
     def from_json(cls, data: Any) -> "LabelSchema":
         if not isinstance(data, dict):
             raise SchemaError("A label schema must be an object.")
+        if _has_nul(data):
+            # PostgreSQL's jsonb cannot store it; SQLite would, and the two must agree.
+            raise SchemaError("The label schema contains a NUL character.")
         kind = data.get("kind")
         if kind not in KINDS:
             raise SchemaError(f"Schema kind must be one of {', '.join(KINDS)}.")
@@ -122,12 +125,24 @@ class LabelSchema:
             return [v for v in self.values if v in value]
         if not isinstance(value, str) or not value.strip():
             raise SchemaError("A free-text answer must be a non-empty string.")
+        if "\x00" in value:
+            raise SchemaError("A free-text answer may not contain a NUL character.")
         if len(value) > self.max_length:
             raise SchemaError(f"Answer is longer than {self.max_length} characters.")
         return value.strip()
 
     def choice_index(self, value: str) -> int:
         return self.values.index(value)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(inner) for key, inner in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(inner) for inner in value)
+    return False
 
 
 def _int(raw: Any, name: str, low: int, high: int) -> int:

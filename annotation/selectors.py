@@ -46,7 +46,7 @@ def project_list_for(*, user: User) -> QuerySet[Project]:
     if user.is_staff or user.is_auditor:
         return queryset.all()
     if user.is_researcher:
-        return queryset.filter(owner=user)
+        return queryset.managed_by(user)
     joined = Enrolment.objects.filter(project=OuterRef("pk"), annotator=user)
     return queryset.filter(Q(status=ProjectStatus.OPEN) | Exists(joined))
 
@@ -59,19 +59,18 @@ def project_get_for(*, user: User, project_id: int) -> Project:
 
 
 def project_managed_by(*, user: User, project_id: int) -> Project:
-    """A project this user may change: its owner, or staff. 404 otherwise (no existence leak)."""
-    queryset = Project.objects.all() if user.is_staff else Project.objects.filter(owner=user)
-    project = queryset.filter(pk=project_id).first()
+    """A project this user may change (``Project.is_managed_by``). 404 otherwise (no
+    existence leak)."""
+    project = Project.objects.managed_by(user).filter(pk=project_id).first()
     if project is None:
         raise NotFound("No such project.")
     return project
 
 
 def project_readable_by_staff_role(*, user: User, project_id: int) -> Project:
-    """A project whose items and labels this user may read: owner, auditor or staff."""
-    if not (user.is_staff or user.is_auditor or user.is_researcher):
-        raise NotFound("No such project.")
-    queryset = Project.objects.all() if (user.is_staff or user.is_auditor) else user.owned_projects
+    """A project whose items and labels this user may read: whoever manages it, or an
+    auditor."""
+    queryset = Project.objects.all() if user.is_auditor else Project.objects.managed_by(user)
     project = queryset.filter(pk=project_id).first()
     if project is None:
         raise NotFound("No such project.")
@@ -148,6 +147,11 @@ def enrolment_get(*, project: Project, annotator: User) -> Enrolment | None:
     return Enrolment.objects.filter(project=project, annotator=annotator).first()
 
 
+def enrolment_active_count(*, project: Project) -> int:
+    """Annotators enrolled and not withdrawn: those a change of terms asks to consent again."""
+    return Enrolment.objects.filter(project=project, withdrawn_at__isnull=True).count()
+
+
 def import_batch_list(*, project: Project) -> QuerySet[ImportBatch]:
     return ImportBatch.objects.filter(project=project).order_by("-created_at")
 
@@ -192,7 +196,8 @@ def project_progress(*, project: Project) -> ProjectProgress:
     are never "complete" and their labels are not the dataset's; they are counted apart.
     """
     k = project.annotations_per_item
-    regular = Q(item__control=ControlKind.NONE)
+    # Taken-down items leave every count, and so do their labels.
+    regular = Q(item__control=ControlKind.NONE, item__tombstoned_at__isnull=True)
     per_item = Counter(
         Annotation.objects.filter(regular, project=project, withdrawn=False)
         .values("item")
@@ -200,7 +205,7 @@ def project_progress(*, project: Project) -> ProjectProgress:
         .order_by()
         .values_list("n", flat=True)
     )
-    items = Item.objects.filter(project=project).aggregate(
+    items = Item.objects.filter(project=project, tombstoned_at__isnull=True).aggregate(
         n_regular=Count("id", filter=Q(control=ControlKind.NONE)),
         n_control=Count("id", filter=~Q(control=ControlKind.NONE)),
     )
@@ -209,10 +214,10 @@ def project_progress(*, project: Project) -> ProjectProgress:
     if unlabeled:
         histogram[0] = unlabeled
     # Aliases must not be field names: a later filter would read the alias instead.
-    labels = Annotation.objects.filter(project=project).aggregate(
+    labels = Annotation.objects.filter(project=project, item__tombstoned_at__isnull=True).aggregate(
         n_active=Count("id", filter=regular & Q(withdrawn=False)),
         n_withdrawn=Count("id", filter=regular & Q(withdrawn=True)),
-        n_control=Count("id", filter=~regular & Q(withdrawn=False)),
+        n_control=Count("id", filter=~Q(item__control=ControlKind.NONE) & Q(withdrawn=False)),
     )
     enrolments = Enrolment.objects.filter(project=project).aggregate(
         active=Count("id", filter=Q(withdrawn_at__isnull=True)),
@@ -239,26 +244,32 @@ class AnnotatorProgress:
 
 
 def annotator_progress(*, project: Project, annotator: User) -> AnnotatorProgress:
-    """How far this annotator is: their labels, skips, and items they could still label."""
+    """How far this annotator is: their labels, skips, and items they could still be given.
+
+    Control items must not be told apart by watching these numbers: ``remaining`` counts
+    the unseen control items with the regular ones, so it drops by one whichever kind is
+    handed out (and labeled and skipped count both kinds). Once no regular item is left
+    no control item is given either, and ``remaining`` is 0.
+    """
     counts = Assignment.objects.filter(project=project, annotator=annotator).aggregate(
         labeled=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
         skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
     )
-    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
+    live = Item.objects.filter(project=project, tombstoned_at__isnull=True)
+    reusable = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
         status=Assignment.Status.EXPIRED
     )
-    # Regular items only: control items are mixed in on top and never announced.
-    remaining = (
-        Item.objects.filter(
-            project=project,
-            control=ControlKind.NONE,
-            slots_taken__lt=project.annotations_per_item,
-            tombstoned_at__isnull=True,
-        )
-        .filter(~Exists(seen))
+    regular = (
+        live.filter(control=ControlKind.NONE, slots_taken__lt=project.annotations_per_item)
+        .filter(~Exists(reusable))
         .count()
     )
-    return AnnotatorProgress(counts["labeled"], counts["skipped"], remaining)
+    if regular == 0:
+        return AnnotatorProgress(counts["labeled"], counts["skipped"], 0)
+    # A control item is shown to an annotator once at most, even after its assignment expired.
+    given = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    controls = live.exclude(control=ControlKind.NONE).filter(~Exists(given)).count()
+    return AnnotatorProgress(counts["labeled"], counts["skipped"], regular + controls)
 
 
 # ---------------------------------------------------------------- quality control
@@ -333,9 +344,7 @@ def takedown_list_for(*, user: User, status: str = "") -> QuerySet[TakedownReque
     """Requests this user may see: staff and auditors all, a researcher their projects'."""
     queryset = TakedownRequest.objects.select_related("project", "item", "decided_by")
     if not (user.is_staff or user.is_auditor):
-        if not user.is_researcher:
-            return queryset.none()
-        queryset = queryset.filter(project__owner=user)
+        queryset = queryset.filter(project__in=Project.objects.managed_by(user))
     if status in TakedownRequest.Status.values:
         queryset = queryset.filter(status=status)
     return queryset.order_by("-created_at", "-pk")

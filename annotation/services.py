@@ -4,6 +4,7 @@ Every governance action (project state change, consent, withdrawal, import, role
 label submission) appends to the tamper-evident audit log in the same transaction.
 """
 
+import hashlib
 import json
 import math
 import random
@@ -12,7 +13,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +21,14 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from annotation.consent import (
+    MATERIAL_FIELDS,
+    enrolments_to_reconsent,
+    project_consent_text,
+    project_consent_version,
+)
 from annotation.models import (
     Annotation,
     AnnotationEdit,
@@ -40,7 +47,7 @@ from annotation.surveys import SurveyError, parse_definition, validate_answers
 from core.db import atomic_with_retry, supports_skip_locked
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core.services import rate_limit_hit
+from core.services import api_tokens_revoke, rate_limit_hit
 from provenance.models import ConsentRecord
 from provenance.services import (
     audit_record,
@@ -50,6 +57,8 @@ from provenance.services import (
 )
 
 CANDIDATE_POOL = 8
+# "Most contested first" draws the next item at random among this many top candidates.
+CONTESTED_CANDIDATES = 10
 MAX_CLAIM_ROUNDS = 20
 CONSENT_PURPOSES = ["annotation", "research-publication", "dataset-release-pseudonymised"]
 
@@ -83,6 +92,7 @@ def user_role_set(*, user: User, role: str, actor: User | None) -> User:
         previous = user.role
         user.role = role
         user.save(update_fields=["role"])
+        api_tokens_revoke(user=user)
         audit_record(
             actor=actor,
             action="user.role_change",
@@ -113,6 +123,16 @@ PROJECT_EDITABLE_FIELDS = (
 )
 # Once labeling has started these would change the meaning of existing labels.
 PROJECT_FROZEN_AFTER_DRAFT = ("modality", "label_schema", "annotations_per_item")
+
+
+def _check_manages(project: Project, actor: User, what: str) -> None:
+    """Refuse unless ``actor`` manages the project (``Project.is_managed_by``).
+
+    Every service that changes a project or decides about its items calls this; views may
+    ask earlier (a 404 instead of a 403), never instead.
+    """
+    if not project.is_managed_by(actor):
+        raise PermissionDenied(f"Only the project's owner or staff can {what}.", code="not_owner")
 
 
 def _validate_project(project: Project) -> None:
@@ -160,27 +180,91 @@ def project_create(*, owner: User, preset: str | None = None, **fields: Any) -> 
     return project
 
 
-def project_update(*, project: Project, actor: User, data: dict[str, Any]) -> Project:
+# Text fields compared and stored with one line ending: a browser sends CRLF, which must
+# not count as an edit of text nobody touched.
+PROJECT_TEXT_FIELDS = (
+    "title",
+    "description",
+    "instructions",
+    "risk_disclosure",
+    "data_use_statement",
+)
+
+
+def _project_field_value(name: str, value: Any) -> Any:
+    """A field's value in the form stored and compared: one line ending, canonical schema."""
+    if name in PROJECT_TEXT_FIELDS and isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    if name == "label_schema":
+        try:
+            return LabelSchema.from_json(value).to_json()
+        except SchemaError:
+            return value  # reported by _validate_project
+    return value
+
+
+def project_update(
+    *, project: Project, actor: User, data: dict[str, Any], confirm_reconsent: bool = False
+) -> Project:
+    """Change a project's fields; audited with the old and new value of each changed field.
+
+    On an open project a change of its material terms (``annotation.consent.MATERIAL_FIELDS``)
+    makes a new consent version: every enrolled annotator must consent again before their
+    next item. Unless ``confirm_reconsent``, such a change is refused with the number of
+    annotators it would ask (code ``reconsent_unconfirmed``), so the researcher is told
+    before anything is saved.
+    """
+    _check_manages(project, actor, "change this project")
     unknown = set(data) - set(PROJECT_EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown project fields: {', '.join(sorted(unknown))}.")
     if project.status == ProjectStatus.CLOSED:
         raise Conflict("A closed project cannot be edited.", code="project_closed")
-    changed = [name for name, value in data.items() if getattr(project, name) != value]
+    clean = {name: _project_field_value(name, value) for name, value in data.items()}
+    previous = {name: getattr(project, name) for name in clean}
+    changed = [name for name, value in clean.items() if previous[name] != value]
     frozen = [name for name in changed if name in PROJECT_FROZEN_AFTER_DRAFT]
     if frozen and project.status != ProjectStatus.DRAFT:
         raise Conflict(
             f"{', '.join(frozen)} cannot change once the project has opened.",
             code="project_frozen_field",
         )
+    if not changed:
+        return project
     for name in changed:
-        setattr(project, name, data[name])
+        setattr(project, name, clean[name])
     _validate_project(project)
     if "label_schema" in changed:
         _check_control_answers_fit(project)
+    material = [name for name in changed if name in MATERIAL_FIELDS]
+    reconsent = (
+        enrolments_to_reconsent(project=project, version=project_consent_version(project))
+        if material
+        else 0
+    )
+    if reconsent and not confirm_reconsent:
+        for name in changed:
+            setattr(project, name, previous[name])
+        raise Conflict(
+            f"Saving changes the terms annotators agreed to ({', '.join(material)}): "
+            f"{reconsent} enrolled annotator{'s' if reconsent != 1 else ''} must consent "
+            "again before their next item. Confirm to save.",
+            code="reconsent_unconfirmed",
+            extra={"annotators_to_reconsent": reconsent, "material_fields": material},
+        )
     with transaction.atomic():
         project.save()
-        audit_record(actor=actor, action="project.update", obj=project, payload={"fields": changed})
+        audit_record(
+            actor=actor,
+            action="project.update",
+            obj=project,
+            payload={
+                "fields": {
+                    name: {"old": previous[name], "new": getattr(project, name)} for name in changed
+                },
+                "annotators_to_reconsent": reconsent,
+            },
+        )
     return project
 
 
@@ -214,6 +298,7 @@ ALLOWED_TRANSITIONS = {
 def project_transition(*, project: Project, actor: User, status: str) -> Project:
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
+        _check_manages(locked, actor, "change this project's status")
         current = ProjectStatus(locked.status)
         if status not in ALLOWED_TRANSITIONS[current]:
             raise Conflict(
@@ -239,32 +324,34 @@ def project_schema(project: Project) -> LabelSchema:
     return LabelSchema.from_json(project.label_schema)
 
 
-def project_consent_text(project: Project) -> str:
-    """The exact text an annotator consents to; its hash is the consent version."""
-    unit = "item" if project.compensation_unit == "per_item" else "hour"
-    amount = Decimal(project.compensation_amount).quantize(Decimal("0.01"))
-    return "\n\n".join(
-        [
-            f"Project: {project.title}",
-            f"Risks: {project.risk_disclosure.strip()}",
-            f"Pay: {amount} {project.compensation_currency} per {unit}.",
-            f"How your data will be used: {project.data_use_statement.strip()}",
-            "Your labels are stored under a random pseudonym. Your survey answers are "
-            "optional and self-reported. You can withdraw at any time; your labels are then "
-            "excluded from every later analysis and export.",
-        ]
-    )
-
-
 # ---------------------------------------------------------------- enrolment
 
 
-def enrolment_create(*, project: Project, annotator: User, method: str = "web-form") -> Enrolment:
-    """Record the annotator's consent to the project's current consent text."""
+def enrolment_create(
+    *,
+    project: Project,
+    annotator: User,
+    method: str = "web-form",
+    consent_version: str | None = None,
+) -> Enrolment:
+    """Record the annotator's consent to the project's current consent text.
+
+    ``consent_version``, when given, is the version of the text the annotator read: consent
+    is never recorded to a text they did not see. An active enrolment whose consent is to
+    an older version consents again (``enrolment.reconsent``); one that is current is
+    returned as it is (a double click).
+    """
     if not annotator.is_annotator:
         raise PermissionDenied("Only annotators can enrol in a project.", code="not_annotator")
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
+    current = project_consent_version(project)
+    if consent_version is not None and consent_version != current:
+        raise Conflict(
+            "The project's terms changed while you read them. Please read them again.",
+            code="consent_version_stale",
+            extra={"consent_version": current},
+        )
     existing = Enrolment.objects.filter(project=project, annotator=annotator).first()
     if existing is None:
         try:
@@ -275,19 +362,25 @@ def enrolment_create(*, project: Project, annotator: User, method: str = "web-fo
             existing = Enrolment.objects.get(project=project, annotator=annotator)
     if existing.withdrawn_at is not None:
         raise Conflict("You withdrew from this project; you cannot rejoin it.", code="withdrawn")
+    if existing.consent.text_version != current:
+        return _enrolment_reconsent(enrolment=existing, method=method)
     return existing
+
+
+def _annotator_consent(*, project: Project, annotator: User, method: str) -> ConsentRecord:
+    return consent_record_create(
+        subject=annotator,
+        subject_kind=ConsentRecord.SubjectKind.ANNOTATOR,
+        scope=f"project:{project.pk}",
+        text=project_consent_text(project),
+        purposes=CONSENT_PURPOSES,
+        method=method,
+    )
 
 
 def _enrolment_record(*, project: Project, annotator: User, method: str) -> Enrolment:
     with transaction.atomic():
-        consent = consent_record_create(
-            subject=annotator,
-            subject_kind=ConsentRecord.SubjectKind.ANNOTATOR,
-            scope=f"project:{project.pk}",
-            text=project_consent_text(project),
-            purposes=CONSENT_PURPOSES,
-            method=method,
-        )
+        consent = _annotator_consent(project=project, annotator=annotator, method=method)
         enrolment = Enrolment.objects.create(project=project, annotator=annotator, consent=consent)
         audit_record(
             actor=annotator,
@@ -301,6 +394,38 @@ def _enrolment_record(*, project: Project, annotator: User, method: str) -> Enro
             },
         )
     return enrolment
+
+
+@atomic_with_retry()
+def _enrolment_reconsent(*, enrolment: Enrolment, method: str) -> Enrolment:
+    """Consent again to changed terms. The earlier record is kept, and so is the link from
+    each label to the consent it was given under."""
+    locked = (
+        Enrolment.objects.select_for_update()
+        .select_related("consent", "project")
+        .get(pk=enrolment.pk)
+    )
+    if locked.withdrawn_at is not None:
+        raise Conflict("You withdrew from this project.", code="withdrawn")
+    project = locked.project
+    if locked.consent.text_version == project_consent_version(project):
+        return locked
+    previous = locked.consent
+    locked.consent = _annotator_consent(project=project, annotator=locked.annotator, method=method)
+    locked.save(update_fields=["consent", "updated_at"])
+    audit_record(
+        actor=locked.annotator,
+        action="enrolment.reconsent",
+        obj=locked,
+        payload={
+            "project": project.pk,
+            "pseudonym": locked.annotator.pseudonym,
+            "consent_version": locked.consent.text_version,
+            "previous_consent_version": previous.text_version,
+            "method": method,
+        },
+    )
+    return locked
 
 
 def enrolment_survey_submit(*, enrolment: Enrolment, answers: dict[str, Any]) -> Enrolment:
@@ -365,14 +490,24 @@ def enrolment_withdraw(*, enrolment: Enrolment, actor: User) -> Enrolment:
 
 
 def _active_enrolment(project: Project, annotator: User, *, lock: bool) -> Enrolment:
-    queryset = Enrolment.objects.filter(project=project, annotator=annotator)
+    """The annotator's enrolment, if it is active and consented to the current terms."""
+    queryset = Enrolment.objects.filter(project=project, annotator=annotator).select_related(
+        "consent"
+    )
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(of=("self",))
     enrolment = queryset.first()
     if enrolment is None:
         raise PermissionDenied("Give your consent before labeling.", code="not_enrolled")
     if enrolment.withdrawn_at is not None:
         raise PermissionDenied("You withdrew from this project.", code="withdrawn")
+    if enrolment.consent.text_version != project_consent_version(project):
+        raise Conflict(
+            "The project's terms changed since you consented. Read the changes and consent "
+            "again, or withdraw.",
+            code="reconsent_required",
+            extra={"consent_version": project_consent_version(project)},
+        )
     return enrolment
 
 
@@ -460,8 +595,12 @@ def _candidate_items(
 
 
 def _most_contested_items(pool: QuerySet[Item], *, skip_locked: bool, limit: int) -> list[int]:
-    """Highest label entropy first, then fewest slots taken, then the shuffle order read
-    from a random point (so concurrent callers spread over equally contested items).
+    """A random draw from the ``CONTESTED_CANDIDATES`` most contested items of the pool.
+
+    The order: highest label entropy first, then fewest slots taken, then the shuffle order
+    read from a random point. Handing out the very first of that order would tell each
+    annotator "others disagreed on this one" (the first items they see would be exactly
+    the contested ones), so the items come in random order from the top candidates.
 
     One ordered query: rows other transactions hold are skipped (``skip_locked``) and the
     next ones in the same order come instead.
@@ -475,7 +614,10 @@ def _most_contested_items(pool: QuerySet[Item], *, skip_locked: bool, limit: int
     queryset = pool.order_by("-label_entropy", "slots_taken", rotated_shuffle_key)
     if skip_locked:
         queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return list(queryset.values_list("pk", flat=True)[:limit])
+    candidates = list(queryset.values_list("pk", flat=True)[: max(limit, CONTESTED_CANDIDATES)])
+    top = candidates[:CONTESTED_CANDIDATES]
+    random.shuffle(top)
+    return (top + candidates[CONTESTED_CANDIDATES:])[:limit]
 
 
 def _claim(project: Project, item_id: int) -> bool:
@@ -679,10 +821,10 @@ def annotation_submit(
     same item is a conflict (edit the annotation instead).
     """
     project = Project.objects.get(pk=item.project_id)
-    # Locking the enrolment serialises this annotator's submissions and their withdrawal.
-    _active_enrolment(project, annotator, lock=True)
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
+    # Locking the enrolment serialises this annotator's submissions and their withdrawal.
+    enrolment = _active_enrolment(project, annotator, lock=True)
     clean_value, confidence, rationale = _clean_answer(project, value, confidence, rationale)
     raw_time_spent: object = time_spent_ms  # checked as sent, whatever the annotation says
     if raw_time_spent is not None and (
@@ -721,6 +863,7 @@ def annotation_submit(
                 project=project,
                 item=item,
                 annotator=annotator,
+                consent_id=enrolment.consent_id,
                 value=clean_value,
                 confidence=confidence,
                 rationale=rationale,
@@ -736,7 +879,12 @@ def annotation_submit(
         actor=annotator,
         action="annotation.submit",
         obj=annotation,
-        payload={"project": project.pk, "item": item.pk, "pseudonym": annotator.pseudonym},
+        payload={
+            "project": project.pk,
+            "item": item.pk,
+            "pseudonym": annotator.pseudonym,
+            "consent_version": enrolment.consent.text_version,
+        },
     )
     return SubmitResult(annotation, True)
 
@@ -762,16 +910,27 @@ def annotation_update(
     confidence: int | None = None,
     rationale: str | None = None,
 ) -> Annotation:
-    """Let the author change their label until the project closes; keep the old one."""
-    locked = Annotation.objects.select_for_update().select_related("project").get(pk=annotation.pk)
-    if locked.annotator_id != annotator.pk:
+    """Let the author change their label until the project closes; keep the old one.
+
+    Audited as ``annotation.edit`` with the old and new value and confidence (free-text
+    answers as their sha256, and the rationale only as changed or not: the audit log is
+    never erased, so no free text an annotator wrote goes into it).
+    """
+    current = Annotation.objects.select_related("project").filter(pk=annotation.pk).first()
+    if current is None or current.annotator_id != annotator.pk:
         raise NotFound("No such annotation.")
+    if current.withdrawn:
+        raise Conflict("This annotation was withdrawn.", code="withdrawn")
+    project = current.project
+    if project.status != ProjectStatus.OPEN:
+        raise Conflict("The project is closed; labels can no longer change.", code="project_closed")
+    # The enrolment first, as submit and withdraw lock it: one lock order, no deadlock.
+    enrolment = _active_enrolment(project, annotator, lock=True)
+    locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if locked.withdrawn:
         raise Conflict("This annotation was withdrawn.", code="withdrawn")
-    if locked.project.status != ProjectStatus.OPEN:
-        raise Conflict("The project is closed; labels can no longer change.", code="project_closed")
     clean_value, clean_confidence, clean_rationale = _clean_answer(
-        locked.project,
+        project,
         value,
         confidence,
         locked.rationale if rationale is None else rationale,
@@ -788,12 +947,33 @@ def annotation_update(
         previous_confidence=locked.confidence,
         previous_rationale=locked.rationale,
     )
+    free_text = project_schema(project).kind == "free_text"
+    payload = {
+        "project": project.pk,
+        "item": locked.item_id,
+        "pseudonym": annotator.pseudonym,
+        "value": {
+            "old": _audited_value(locked.value, free_text=free_text),
+            "new": _audited_value(clean_value, free_text=free_text),
+        },
+        "confidence": {"old": locked.confidence, "new": clean_confidence},
+        "rationale_changed": clean_rationale != locked.rationale,
+        "consent_version": enrolment.consent.text_version,
+    }
     locked.value = clean_value
     locked.confidence = clean_confidence
     locked.rationale = clean_rationale
-    locked.save(update_fields=["value", "confidence", "rationale", "updated_at"])
+    locked.consent_id = enrolment.consent_id
+    locked.save(update_fields=["value", "confidence", "rationale", "consent", "updated_at"])
     _item_entropy_refresh([locked.item_id])
+    audit_record(actor=annotator, action="annotation.edit", obj=locked, payload=payload)
     return locked
+
+
+def _audited_value(value: Any, *, free_text: bool) -> Any:
+    if free_text:
+        return {"sha256": hashlib.sha256(str(value).encode()).hexdigest()}
+    return value
 
 
 # ---------------------------------------------------------------- quality control
@@ -940,13 +1120,6 @@ def item_control_set(*, item: Item, actor: User, control: str, expected_value: A
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _check_manages(project: Project | None, actor: User, what: str) -> None:
-    """The project's owner or staff; staff only where there is no project."""
-    if actor.is_staff or (project is not None and project.is_managed_by(actor)):
-        return
-    raise PermissionDenied(f"Only the project's owner or staff can {what}.", code="not_owner")
-
-
 @transaction.atomic
 def item_subject_consent_set(
     *,
@@ -1017,25 +1190,30 @@ def _takedown_targets(reference: str) -> list[Item]:
     return []
 
 
-def takedown_throttle(*, address: str) -> None:
-    """Count one request from this client address; refuse it over the hourly limit."""
-    rate_limit_hit(
-        key=f"takedown:{address}",
-        limit=settings.CHORUS_TAKEDOWN_MAX_PER_HOUR,
-        window_seconds=3600,
-    )
+def takedown_throttle(*, address: str) -> str:
+    """Count one request from this client address; refuse it over the hourly limit.
+
+    Returns the filer's public handle for the audit log: ``public:`` and a keyed hash of
+    the throttle key (the address itself is never stored; an unkeyed hash of an IPv4
+    address could be reversed by trying them all).
+    """
+    key = f"takedown:{address}"
+    rate_limit_hit(key=key, limit=settings.CHORUS_TAKEDOWN_MAX_PER_HOUR, window_seconds=3600)
+    return "public:" + salted_hmac("chorus.takedown.filer", key).hexdigest()[:16]
 
 
 @transaction.atomic
 def takedown_file(
-    *, reference: str, kind: str, reason: str, contact: str = ""
+    *, reference: str, kind: str, reason: str, contact: str = "", filer: str = "public"
 ) -> list[TakedownRequest]:
     """File a takedown or erasure request; anyone may, signed in or not.
 
     One request per item the reference names (the same content may sit in several
     projects, each with its own owner to decide); a reference that names nothing is still
-    kept, for staff to triage. Callers must not tell the requester which items matched:
-    that would answer "is my photo in this dataset?" to anyone who asks.
+    kept, for staff to triage. ``filer`` is the public handle ``takedown_throttle`` gave the
+    requester; the audit log shows it as the actor. Callers must not tell the requester
+    which items matched: that would answer "is my photo in this dataset?" to anyone who
+    asks.
     """
     reference = reference.strip()
     reason = reason.strip()
@@ -1067,6 +1245,7 @@ def takedown_file(
         request.save()
         audit_record(
             actor=None,
+            public_actor=filer,
             action="takedown.file",
             obj=request,
             payload={
@@ -1118,8 +1297,15 @@ def takedown_decide(
 
     The item's owner or staff decide; a request that names no item is for staff only.
     """
-    request = TakedownRequest.objects.select_for_update().get(pk=request.pk)
-    _check_manages(request.project, actor, "decide takedown requests")
+    request = (
+        TakedownRequest.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .get(pk=request.pk)
+    )
+    if not request.is_decidable_by(actor):
+        raise PermissionDenied(
+            "Only the project's owner or staff can decide takedown requests.", code="not_owner"
+        )
     if request.status != TakedownRequest.Status.OPEN:
         raise Conflict("This request was already decided.", code="takedown_decided")
     reason = reason.strip()

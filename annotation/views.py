@@ -27,6 +27,11 @@ from annotation.analysis import (
     group_display_name,
     item_disagreement_list,
 )
+from annotation.consent import (
+    consent_changes,
+    enrolment_needs_reconsent,
+    project_consent_terms,
+)
 from annotation.forms import (
     AuditFilterForm,
     ConsentForm,
@@ -37,7 +42,7 @@ from annotation.forms import (
     SkipForm,
     SurveyForm,
 )
-from annotation.ingest import import_batch_create
+from annotation.ingest import import_batch_create, manifest_columns
 from annotation.models import (
     AgreementAnalysis,
     Enrolment,
@@ -54,6 +59,7 @@ from annotation.selectors import (
     annotation_list_for,
     annotator_progress,
     assignment_get_own,
+    enrolment_active_count,
     enrolment_get,
     import_batch_list,
     project_get_for,
@@ -79,6 +85,7 @@ from annotation.services import (
 )
 from annotation.surveys import parse_definition
 from core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
+from core.middleware import request_body_limit
 from core.models import Role, User
 from provenance.selectors import audit_action_list, audit_event_list
 from provenance.services import audit_chain_verify, consent_text_version
@@ -159,12 +166,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _active_enrolment(request: HttpRequest, project: Project) -> Enrolment | HttpResponse:
-    """The annotator's live enrolment, or the consent page when they have not joined yet."""
+    """The annotator's live enrolment, or the consent page when they have not joined yet or
+    the terms changed since they consented."""
     enrolment = enrolment_get(project=project, annotator=current_user(request))
     if enrolment is None:
         return redirect("annotate-consent", project_id=project.pk)
     if not enrolment.is_active:
         raise PermissionDenied("You withdrew from this project.", code="withdrawn")
+    if enrolment_needs_reconsent(enrolment):
+        return redirect("annotate-consent", project_id=project.pk)
     return enrolment
 
 
@@ -178,7 +188,13 @@ def annotator_home(request: HttpRequest) -> HttpResponse:
         progress = annotator_progress(project=project, annotator=user) if enrolment else None
         total = progress.labeled + progress.remaining if progress else 0
         rows.append(
-            {"project": project, "enrolment": enrolment, "progress": progress, "total": total}
+            {
+                "project": project,
+                "enrolment": enrolment,
+                "progress": progress,
+                "total": total,
+                "reconsent": enrolment is not None and enrolment_needs_reconsent(enrolment),
+            }
         )
     return render(request, "annotation/annotator_home.html", {"rows": rows})
 
@@ -186,10 +202,12 @@ def annotator_home(request: HttpRequest) -> HttpResponse:
 @annotator_required
 @require_http_methods(["GET", "POST"])
 def consent(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Consent to join, or consent again after the terms changed (with what changed)."""
     user = current_user(request)
     project = project_get_for(user=user, project_id=project_id)
     enrolment = enrolment_get(project=project, annotator=user)
-    if enrolment is not None and enrolment.is_active:
+    reconsent = enrolment is not None and enrolment_needs_reconsent(enrolment)
+    if enrolment is not None and enrolment.is_active and not reconsent:
         return redirect("annotate-label", project_id=project.pk)
     consent_text = project_consent_text(project)
     version = consent_text_version(consent_text)
@@ -197,30 +215,39 @@ def consent(request: HttpRequest, project_id: int) -> HttpResponse:
     notice = ""
     status = 200
     if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["consent_version"] != version:
-            # Never record consent to a text the annotator did not see.
-            form = ConsentForm(initial={"consent_version": version})
-            notice = "The project's terms changed while you read them. Please read them again."
-            status = 409
-        else:
-            try:
-                enrolment_create(project=project, annotator=user, method="web-form")
-            except ApplicationError as error:
-                form.add_error(None, error.message)
-                status = error.status_code
+        try:
+            enrolment_create(
+                project=project,
+                annotator=user,
+                method="web-form",
+                consent_version=form.cleaned_data["consent_version"],
+            )
+        except ApplicationError as error:
+            if error.code == "consent_version_stale":
+                # Never record consent to a text the annotator did not see.
+                form = ConsentForm(initial={"consent_version": version})
+                notice = error.message
             else:
-                messages.success(request, "Thank you: your consent is recorded.")
-                if parse_definition(project.survey):
-                    return redirect("annotate-survey", project_id=project.pk)
-                return redirect("annotate-label", project_id=project.pk)
+                form.add_error(None, error.message)
+            status = error.status_code
+        else:
+            messages.success(request, "Thank you: your consent is recorded.")
+            if parse_definition(project.survey) and not reconsent:
+                return redirect("annotate-survey", project_id=project.pk)
+            return redirect("annotate-label", project_id=project.pk)
     elif request.method == "POST":
         status = 400
     context = {
         "project": project,
-        "consent_text": consent_text,
+        "terms": project_consent_terms(project),
         "form": form,
         "notice": notice,
-        "withdrawn": enrolment is not None,
+        "withdrawn": enrolment is not None and not enrolment.is_active,
+        "reconsent": reconsent,
+        "changes": consent_changes(enrolment.consent.text, consent_text)
+        if enrolment is not None and reconsent
+        else [],
+        "consented_at": enrolment.consent.given_at if enrolment is not None else None,
     }
     return render(request, "annotation/consent.html", context, status=status)
 
@@ -413,6 +440,9 @@ def label_edit(request: HttpRequest, annotation_id: int) -> HttpResponse:
     user = current_user(request)
     annotation = annotation_get_own(user=user, annotation_id=annotation_id)
     project = annotation.project
+    enrolment = enrolment_get(project=project, annotator=user)
+    if request.method == "POST" and enrolment is not None and enrolment_needs_reconsent(enrolment):
+        return redirect("annotate-consent", project_id=project.pk)
     schema = project_schema(project)
     initial = {
         "value": annotation.value,
@@ -492,18 +522,39 @@ def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_managed_by(user=user, project_id=project_id)
     form = ProjectForm(request.POST or None, project=project)
     status = 200
+    unconfirmed: dict[str, Any] | None = None
     if request.method == "POST":
         status = 400
         if form.is_valid():
             try:
-                project_update(project=project, actor=user, data=form.project_fields())
+                project_update(
+                    project=project,
+                    actor=user,
+                    data=form.project_fields(),
+                    confirm_reconsent=request.POST.get("confirm_reconsent") == "yes",
+                )
             except ApplicationError as error:
-                form.add_service_errors(error.extra.get("fields") or {}, error.message)
+                if error.code == "reconsent_unconfirmed":
+                    unconfirmed = {
+                        "annotators": error.extra["annotators_to_reconsent"],
+                        "fields": [
+                            form.fields[name].label or name
+                            for name in error.extra["material_fields"]
+                        ],
+                    }
+                else:
+                    form.add_service_errors(error.extra.get("fields") or {}, error.message)
                 status = error.status_code
             else:
                 messages.success(request, "Project saved.")
                 return redirect("research-project", project_id=project.pk)
-    context = {"form": form, "project": project, "creating": False}
+    context = {
+        "form": form,
+        "project": project,
+        "creating": False,
+        "unconfirmed": unconfirmed,
+        "enrolled": enrolment_active_count(project=project),
+    }
     return render(request, "annotation/project_form.html", context, status=status)
 
 
@@ -549,6 +600,7 @@ def project_status(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("research-project", project_id=project.pk)
 
 
+@request_body_limit("CHORUS_MAX_UPLOAD_BYTES")
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -573,6 +625,7 @@ def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
         "form": form,
         "batches": import_batch_list(project=project)[:20],
         "modality": project.modality,
+        "columns": manifest_columns(project.modality),
     }
     return render(request, "annotation/import.html", context, status=status)
 
@@ -732,6 +785,7 @@ def analysis_overview(request: HttpRequest, project_id: int) -> HttpResponse:
     histogram = summary.get("entropy_histogram") or []
     context = {
         "project": project,
+        "can_manage": project.is_managed_by(current_user(request)),
         "analysis": analysis,
         "summary": summary,
         "legend": legend,

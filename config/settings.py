@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -34,11 +35,20 @@ ENV_VARS = (
     "CELERY_DB_REUSE_MAX",
     "CELERY_VISIBILITY_TIMEOUT",
     "CHORUS_ASSIGNMENT_TTL_SECONDS",
-    "CHORUS_LOGIN_MAX_FAILURES",
-    "CHORUS_LOGIN_WINDOW_SECONDS",
+    "CHORUS_LOGIN_FAILURE_LIMIT",
+    "CHORUS_LOGIN_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_MAX_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_ACCOUNT_FAILURE_LIMIT",
+    "CHORUS_LOGIN_ACCOUNT_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_ACCOUNT_MAX_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_FAILURE_MEMORY_SECONDS",
+    "CHORUS_API_TOKEN_TTL_SECONDS",
     "CHORUS_TAKEDOWN_MAX_PER_HOUR",
     "CHORUS_ANALYSIS_INLINE_LIMIT",
     "CHORUS_SECURE_COOKIES",
+    "CHORUS_BEHIND_TLS_PROXY",
+    "CHORUS_SSL_REDIRECT",
+    "CHORUS_HSTS_SECONDS",
     "HF_HUB_OFFLINE",
     "LOG_LEVEL",
     "CONN_MAX_AGE",
@@ -88,10 +98,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "core",
     "provenance",
     "annotation",
@@ -99,15 +111,25 @@ INSTALLED_APPS = [
     "datasheets",
 ]
 
+# Order matters (see core/middleware.py): WhiteNoise answers static files before the
+# cache rule runs; the body limit is checked before CSRF reads a form, and NUL characters
+# after CSRF has refused token-less posts.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "core.middleware.ApiErrorShapeMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "core.middleware.NulCharacterMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a sign-in lockout into the 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -149,6 +171,12 @@ if os.environ.get("CHORUS_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["CHORUS_TEST_DB_NAME"]}
 
 AUTH_USER_MODEL = "core.User"
+# django-axes first: it refuses a locked-out sign-in before any password is checked, on
+# every way in (sign-in page, admin, API token), because all of them call authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -178,7 +206,10 @@ STORAGES = {
     },
 }
 
-# Upload limits (SECURITY_CHECKLIST rows 6 and 8).
+# Upload limits (SECURITY_CHECKLIST rows 6 and 8). core.middleware refuses a body over
+# CHORUS_MAX_REQUEST_BYTES (413, before it is read) on every route except the import routes,
+# which are marked to take up to CHORUS_MAX_UPLOAD_BYTES; the limits below still apply.
+CHORUS_MAX_REQUEST_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
@@ -191,10 +222,53 @@ CHORUS_MAX_IMAGE_PIXELS = 40_000_000
 CHORUS_MAX_IMPORT_ROWS = 200_000
 CHORUS_MAX_TEXT_CHARS = 20_000
 
-# Assignment and login policy.
+# Assignment policy.
 CHORUS_ASSIGNMENT_TTL_SECONDS = int(os.environ.get("CHORUS_ASSIGNMENT_TTL_SECONDS", "1800"))
-CHORUS_LOGIN_MAX_FAILURES = int(os.environ.get("CHORUS_LOGIN_MAX_FAILURES", "5"))
-CHORUS_LOGIN_WINDOW_SECONDS = int(os.environ.get("CHORUS_LOGIN_WINDOW_SECONDS", "900"))
+
+# Sign-in lockout (core/lockout.py), shared by the sign-in page, the admin and the API token.
+# Address tier: failures for one username from one client address. At the limit that pair
+# is locked for the cool-off, which doubles with each further failure, up to the maximum.
+CHORUS_LOGIN_FAILURE_LIMIT = int(os.environ.get("CHORUS_LOGIN_FAILURE_LIMIT", "5"))
+CHORUS_LOGIN_COOLOFF_SECONDS = int(os.environ.get("CHORUS_LOGIN_COOLOFF_SECONDS", "60"))
+CHORUS_LOGIN_MAX_COOLOFF_SECONDS = int(os.environ.get("CHORUS_LOGIN_MAX_COOLOFF_SECONDS", "3600"))
+# Account tier: failures for one username from all addresses together (distributed guessing).
+# A much higher limit, so one attacker cannot lock the owner out; a cool-off that grows by
+# its own length with each further failure, and a lower maximum.
+CHORUS_LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("CHORUS_LOGIN_ACCOUNT_FAILURE_LIMIT", "50"))
+CHORUS_LOGIN_ACCOUNT_COOLOFF_SECONDS = int(
+    os.environ.get("CHORUS_LOGIN_ACCOUNT_COOLOFF_SECONDS", "60")
+)
+CHORUS_LOGIN_ACCOUNT_MAX_COOLOFF_SECONDS = int(
+    os.environ.get("CHORUS_LOGIN_ACCOUNT_MAX_COOLOFF_SECONDS", "900")
+)
+# Failures are forgotten this long after the latest one (or at once by a successful sign-in
+# from the same address), so cool-offs keep growing across a day of guessing.
+CHORUS_LOGIN_FAILURE_MEMORY_SECONDS = int(
+    os.environ.get("CHORUS_LOGIN_FAILURE_MEMORY_SECONDS", str(24 * 3600))
+)
+# django-axes records the failures; core.lockout.TieredLockoutHandler decides per tier.
+AXES_HANDLER = "core.lockout.TieredLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = "core.lockout.lockout_parameters"
+AXES_USERNAME_CALLABLE = "core.lockout.lockout_username"
+AXES_COOLOFF_TIME = "core.lockout.failure_memory"
+AXES_LOCKOUT_CALLABLE = "core.views.lockout_response"
+# Axes' own check compares one limit with the largest tier's count; the handler's per-tier
+# check replaces it (its is_locked and user_login_failed).
+AXES_LOCK_OUT_AT_FAILURE = False
+# Shown as "attempts left" in axes' admin list: the address tier's limit.
+AXES_FAILURE_LIMIT = CHORUS_LOGIN_FAILURE_LIMIT
+# Attempts refused during a lockout are not counted: waiting the time shown is enough.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful sign-in forgets that client's failures (see TieredLockoutHandler).
+AXES_RESET_ON_SUCCESS = True
+# Keep no per-sign-in log of addresses and browsers: the failures are all the lockout needs.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner and no per-attempt details (usernames, browsers) in the logs; lockouts
+# are still logged as warnings.
+AXES_VERBOSE = False
+
+# API tokens stop working this long after they were issued; signing in again issues a new one.
+CHORUS_API_TOKEN_TTL_SECONDS = int(os.environ.get("CHORUS_API_TOKEN_TTL_SECONDS", str(7 * 86400)))
 # Takedown requests anyone may file: at most this many per client address and hour.
 CHORUS_TAKEDOWN_MAX_PER_HOUR = int(os.environ.get("CHORUS_TAKEDOWN_MAX_PER_HOUR", "20"))
 # Agreement analyses of up to this many labels are recomputed within the request that finds
@@ -208,11 +282,43 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("CHORUS_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS. Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from
+# clients), CHORUS_BEHIND_TLS_PROXY=1 lets Django see https requests as secure; without the
+# proxy, trusting that header would let any client claim https.
+if env_bool("CHORUS_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("CHORUS_SSL_REDIRECT", False)
+# Sent on secure responses only. On by default wherever cookies are https-only anyway.
+_HSTS_DEFAULT_SECONDS = 365 * 24 * 3600 if SESSION_COOKIE_SECURE and not DEBUG else 0
+SECURE_HSTS_SECONDS = int(os.environ.get("CHORUS_HSTS_SECONDS", str(_HSTS_DEFAULT_SECONDS)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Content-Security-Policy on every response (django-csp). Scripts: static files only, or an
+# inline <script nonce="{{ request.csp_nonce }}">. style-src-attr allows inline style
+# attributes because the matplotlib SVG plots carry dozens each and the bar charts set
+# data-driven widths and colours; <style> elements stay refused except the one matplotlib
+# writes into every plot, allowed by its hash (tests/core/test_headers.py checks it).
+# The API docs page (config/urls.py) widens style-src for Swagger UI's inline styles only.
+MATPLOTLIB_SVG_STYLE_HASH = "'sha256-2Iqu4MW0P4n79bqVmTDfLWhO8TS7MxwRJn7HVNDr7EQ='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, MATPLOTLIB_SVG_STYLE_HASH],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 REST_FRAMEWORK = {
+    # Token first: the first class names the challenge, so a missing, wrong or expired
+    # token answers 401 with ``WWW-Authenticate: Token`` (session-only would make it 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
@@ -220,10 +326,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers, refusing NUL characters (core/nul.py).
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "core.api.parsers.JSONParser",
+        "core.api.parsers.MultiPartParser",
+        "core.api.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -238,6 +345,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Refusals made before any view runs (core/middleware.py) are listed on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.document_request_refusals",
+    ],
 }
 
 # Celery: JSON only; two queues from the start.
@@ -267,4 +379,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Axes reports every failed and reset attempt at INFO; lockouts come at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

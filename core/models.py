@@ -1,9 +1,11 @@
 """Shared base models. ``core`` imports no other app."""
 
 import secrets
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from rest_framework.authtoken.models import Token
 
 PSEUDONYM_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -45,12 +47,37 @@ class User(AbstractUser):
     def is_auditor(self) -> bool:
         return self.role == Role.AUDITOR
 
+    # Set by ``set_unusable_password`` until the next save.
+    _password_disabled = False
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_disabled = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; a changed or disabled password also ends the user's API tokens.
+
+        Django marks a password change the way ``AbstractBaseUser.save`` reads it
+        (``_password``, set by ``set_password`` and cleared again for mere hash upgrades);
+        a token issued for the old password must not outlive it.
+        """
+        # ``_password`` is Django's own marker (AbstractBaseUser); the stubs leave it out.
+        changed_marker = self._password  # type: ignore[attr-defined]
+        password_changed = not self._state.adding and (
+            changed_marker is not None or self._password_disabled
+        )
+        super().save(*args, **kwargs)
+        if password_changed:
+            self._password_disabled = False
+            Token.objects.filter(user=self).delete()
+
 
 class LoginFailureCounter(models.Model):
-    """Failed sign-ins per key (username or client address) in a fixed window.
+    """Events per key in a fixed window, for rate limits (``core.services.rate_limit_hit``).
 
     Incremented with a single ``UPDATE ... SET count = count + 1`` so concurrent
-    attempts cannot slip past the limit.
+    requests cannot slip past the limit. (Named for its first use; sign-in failures are now
+    django-axes' ``AccessAttempt`` rows, see ``core.lockout``.)
     """
 
     key = models.CharField(max_length=200, unique=True)

@@ -1,32 +1,15 @@
 """Cross-cutting services with no domain knowledge."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from core.errors import TooManyRequests
-from core.models import LoginFailureCounter
-
-
-def _window() -> timedelta:
-    return timedelta(seconds=settings.CHORUS_LOGIN_WINDOW_SECONDS)
-
-
-def login_throttle_check(*, keys: list[str]) -> None:
-    """Refuse a sign-in attempt when any key has reached the failure limit in its window."""
-    since = timezone.now() - _window()
-    blocked = LoginFailureCounter.objects.filter(
-        key__in=keys, window_started_at__gte=since, failures__gte=settings.CHORUS_LOGIN_MAX_FAILURES
-    ).exists()
-    if blocked:
-        raise TooManyRequests(
-            "Too many failed sign-in attempts. Try again later.",
-            code="login_throttled",
-            extra={"retry_after_seconds": settings.CHORUS_LOGIN_WINDOW_SECONDS},
-        )
+from core.models import LoginFailureCounter, User
 
 
 def _counter_increment(*, key: str, window: timedelta) -> None:
@@ -52,17 +35,10 @@ def _counter_increment(*, key: str, window: timedelta) -> None:
             LoginFailureCounter.objects.filter(key=key).update(failures=F("failures") + 1)
 
 
-def login_failure_record(*, keys: list[str]) -> None:
-    """Count one failure per key."""
-    for key in keys:
-        _counter_increment(key=key, window=_window())
-
-
 def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> None:
     """Count one request for ``key`` and refuse it once ``limit`` were made in the window.
 
-    For anonymous forms (takedown requests): the same atomic counter table as sign-in
-    failures, under its own key prefix.
+    For anonymous forms (takedown requests), one atomic counter per key and window.
     """
     window = timedelta(seconds=window_seconds)
     since = timezone.now() - window
@@ -77,5 +53,29 @@ def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> None:
     _counter_increment(key=key, window=window)
 
 
-def login_success_record(*, keys: list[str]) -> None:
-    LoginFailureCounter.objects.filter(key__in=keys).delete()
+# ---------------------------------------------------------------- API tokens
+
+
+def api_token_expired(*, token: Token, now: datetime | None = None) -> bool:
+    """A token works for ``CHORUS_API_TOKEN_TTL_SECONDS`` from when it was issued."""
+    lifetime = timedelta(seconds=settings.CHORUS_API_TOKEN_TTL_SECONDS)
+    return token.created + lifetime <= (now or timezone.now())
+
+
+def api_token_issue(*, user: User) -> Token:
+    """The user's API token: the live one (all their clients share it), or a new one."""
+    token, _ = Token.objects.get_or_create(user=user)
+    if not api_token_expired(token=token):
+        return token
+    # By key: a sign-in racing this one may already have replaced it; then that one is kept.
+    Token.objects.filter(key=token.key).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def api_tokens_revoke(*, user: User) -> None:
+    """End the user's API tokens: when they revoke theirs, and when their role changes.
+
+    A password change ends them too, in ``User.save`` (Django's own password-change hook).
+    """
+    Token.objects.filter(user=user).delete()

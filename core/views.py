@@ -1,44 +1,43 @@
-"""Sign-in (throttled) and error pages. API paths get JSON errors in the one error shape."""
+"""Sign-in and error pages. API paths get JSON errors in the one error shape."""
 
 from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
 
 from core.api.exceptions import error_body
-from core.errors import TooManyRequests
-from core.services import login_failure_record, login_success_record, login_throttle_check
+from core.lockout import lockout_error
 
 
-def throttle_keys(request: HttpRequest, username: str) -> list[str]:
-    """Count failures per account and per client address, so neither can be brute-forced."""
-    address = request.META.get("REMOTE_ADDR", "unknown")
-    return [f"user:{username.strip().lower()[:150]}", f"addr:{address}"]
-
-
-@method_decorator(sensitive_post_parameters(), name="dispatch")
 class ThrottledLoginView(auth_views.LoginView):
+    """The sign-in page; django-axes throttles it (``core.lockout``), like the admin's."""
+
     template_name = "core/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        keys = throttle_keys(request, str(request.POST.get("username", "")))
-        try:
-            login_throttle_check(keys=keys)
-        except TooManyRequests as error:
-            form = self.get_form()
-            return render(
-                request, self.template_name, {"form": form, "throttled": error.message}, status=429
-            )
-        response = super().post(request, *args, **kwargs)
-        if request.user.is_authenticated:
-            login_success_record(keys=keys[:1])
-        else:
-            login_failure_record(keys=keys)
-        return response
+
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """``AXES_LOCKOUT_CALLABLE``: what a locked-out sign-in gets, instead of any form error.
+
+    429 with how long to wait: the one error shape under /api/, a page elsewhere (the
+    sign-in page and the admin's), never next to a "wrong password" message.
+    """
+    error = lockout_error(request, credentials)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            error_body(error.code, error.message, error.extra), status=error.status_code
+        )
+    else:
+        context = {"message": error.message, "sign_in_url": request.get_full_path()}
+        response = render(request, "core/lockout.html", context, status=error.status_code)
+    response["Retry-After"] = str(error.extra["retry_after_seconds"])
+    return response
 
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

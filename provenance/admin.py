@@ -8,13 +8,49 @@ from django.http import HttpRequest
 from core.models import User
 from provenance.licenses import is_valid
 from provenance.models import AuditEvent, ConsentRecord, LicenseCatalogEntry, Source, Tombstone
-from provenance.services import LICENSE_ENTRY_FIELDS, license_entry_save
+from provenance.services import LICENSE_ENTRY_FIELDS, license_entry_save, model_change_audit
+
+
+def _actor(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
 
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin[Source]):
-    list_display = ("name", "url", "creator")
+    """Staff correct a source's details here, audited with old and new values.
+
+    Sources are created by imports, scoped to the project's owner, and items protect them:
+    nothing is added or deleted here. The owner and the name, which imports match on, are
+    read-only, so no item ends up linked to another researcher's source.
+    """
+
+    list_display = ("name", "owner_pseudonym", "url", "creator")
     search_fields = ("name",)
+    list_select_related = ("owner",)
+    readonly_fields = ("owner_pseudonym", "name", "created_at", "updated_at")
+    exclude = ("owner",)
+
+    @admin.display(description="owner", ordering="owner__pseudonym")
+    def owner_pseudonym(self, obj: Source) -> str:
+        return obj.owner.pseudonym if obj.owner is not None else "(none: predates owners)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
+        return False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: Any) -> None:
+        # Inside the admin's transaction around the save: the change and its event commit
+        # together. The form's initial values are the row as stored when the request loaded it.
+        super().save_related(request, form, formsets, change)
+        source = form.instance
+        model_change_audit(
+            actor=_actor(request),
+            obj=source,
+            old={name: form.initial.get(name) for name in form.changed_data},
+            new={name: getattr(source, name) for name in form.changed_data},
+        )
 
 
 @admin.register(ConsentRecord)
@@ -76,8 +112,7 @@ class LicenseCatalogEntryAdmin(admin.ModelAdmin[LicenseCatalogEntry]):
     def save_model(
         self, request: HttpRequest, obj: LicenseCatalogEntry, form: Any, change: bool
     ) -> None:
-        actor = request.user if isinstance(request.user, User) else None
-        license_entry_save(entry=obj, actor=actor)
+        license_entry_save(entry=obj, actor=_actor(request))
 
     def has_delete_permission(
         self, request: HttpRequest, obj: LicenseCatalogEntry | None = None

@@ -7,14 +7,27 @@ from core.models import TimeStampedModel
 
 
 class Source(TimeStampedModel):
-    """Where items come from: a collection, a site, a camera roll, a generator."""
+    """Where items come from: a collection, a site, a camera roll, a generator.
 
-    name = models.CharField(max_length=200, unique=True)
+    A source belongs to the researcher whose imports named it: two researchers' "City
+    Archive" are two sources, each with its own URL. Sources without an owner predate the
+    scoping and were used by no item; imports never link to them.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    name = models.CharField(max_length=200)
     url = models.URLField(blank=True)
     creator = models.CharField(max_length=200, blank=True, help_text="Publisher or creator.")
     collection_method = models.CharField(max_length=200, blank=True)
     collected_on = models.DateField(null=True, blank=True)
     terms = models.TextField(blank=True, help_text="Terms of use of the source.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="source_owner_name_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name

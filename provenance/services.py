@@ -1,14 +1,18 @@
 """Writes for provenance: audit events, sources, consent records."""
 
+import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -88,8 +92,15 @@ def audit_record(
     object_type: str = "",
     object_id: str = "",
     payload: dict[str, Any] | None = None,
+    public_actor: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain. Joins the caller's transaction, if any."""
+    """Append one event to the chain. Joins the caller's transaction, if any.
+
+    ``public_actor`` names someone who is no user (e.g. ``public:1a2b…`` for a takedown
+    filed by anyone): shown where a user's pseudonym would be; never with ``actor``.
+    """
+    if actor is not None and public_actor:
+        raise ValueError("An event has a user or a public actor, not both.")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
@@ -101,7 +112,7 @@ def audit_record(
         prev_hash = head.last_hash or GENESIS_HASH
         created_at = timezone.now()
         actor_id = actor.pk if actor is not None else None
-        pseudonym = actor.pseudonym if actor is not None else ""
+        pseudonym = actor.pseudonym if actor is not None else public_actor
         digest = audit_event_hash(
             seq=seq,
             created_at=created_at,
@@ -129,6 +140,70 @@ def audit_record(
         head.last_hash = digest
         head.save(update_fields=["last_seq", "last_hash"])
     return event
+
+
+ADMIN_CHANGE_ACTION = "admin.change"
+
+
+def _audit_value(value: Any) -> Any:
+    """A field's value as the audit log keeps it: JSON values as they are, a related row as
+    its primary key, many-to-many as sorted primary keys, dates in ISO 8601, others as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _audit_value(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | models.QuerySet):
+        values = [_audit_value(inner) for inner in value]
+        # Related rows are a set: their order says nothing, so it must not show as a change.
+        related = all(isinstance(inner, models.Model) for inner in value)
+        return sorted(values) if related else values
+    return str(value)
+
+
+def _field_changes(
+    *, old: Mapping[str, Any], new: Mapping[str, Any], redacted: Collection[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """``{name: {"old": ..., "new": ...}}`` for the fields in both mappings whose values
+    differ once made JSON-safe; a field in ``redacted`` shows as ``{"redacted": true}``."""
+    changes: dict[str, dict[str, Any]] = {}
+    for name, new_value in new.items():
+        if name not in old:
+            continue
+        before, after = _audit_value(old[name]), _audit_value(new_value)
+        if before != after:
+            changes[name] = (
+                {"redacted": True} if name in redacted else {"old": before, "new": after}
+            )
+    return changes
+
+
+def model_change_audit(
+    *,
+    actor: User | None,
+    obj: models.Model,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    action: str = ADMIN_CHANGE_ACTION,
+    redacted: Collection[str] = (),
+) -> AuditEvent | None:
+    """Audit a change to ``obj`` as ``{"fields": {name: {"old": ..., "new": ...}}}``.
+
+    ``old`` holds the stored values of the fields that may have changed, ``new`` the saved
+    ones. Only fields whose values differ are logged, and nothing at all when none do.
+    Personal data (``redacted``) must not sit in the append-only log: such a field is
+    logged as changed, without its values. Joins the caller's transaction, so the change
+    and its event commit or roll back together.
+    """
+    changes = _field_changes(old=old, new=new, redacted=redacted)
+    if not changes:
+        return None
+    return audit_record(actor=actor, action=action, obj=obj, payload={"fields": changes})
 
 
 @dataclass(frozen=True)
@@ -188,12 +263,29 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainReport:
     return ChainReport(True, checked)
 
 
-def source_get_or_create(*, name: str, url: str = "", creator: str = "") -> Source:
-    source, created = Source.objects.get_or_create(
-        name=name, defaults={"url": url, "creator": creator}
+def source_get_or_create(*, owner: User, name: str, url: str = "", creator: str = "") -> Source:
+    """``owner``'s source called ``name``, created with ``url`` and ``creator`` if they have none.
+
+    Sources are scoped to their owner: another researcher's source of the same name is never
+    matched, and neither is an unowned (legacy) one. Within one owner the first import that
+    names a source sets its URL and creator; later imports naming it link to it unchanged,
+    so a source is corrected in one place (the admin, audited), not row by row.
+    """
+    existing = Source.objects.filter(owner=owner, name=name).first()
+    if existing is not None:
+        return existing
+    candidate = Source(owner=owner, name=name, url=url, creator=creator)
+    try:
+        # The (owner, name) constraint is left to the database: a concurrent import of the
+        # same owner's source is resolved by get_or_create below, not refused here.
+        candidate.full_clean(validate_constraints=False)
+    except DjangoValidationError as error:
+        raise ValidationFailed(
+            f"Invalid source {name!r}.", code="invalid_source", extra={"fields": error.message_dict}
+        ) from error
+    source, _ = Source.objects.get_or_create(
+        owner=owner, name=name, defaults={"url": url, "creator": creator}
     )
-    if created:
-        source.full_clean()
     return source
 
 
@@ -265,13 +357,24 @@ def license_entry_save(*, entry: LicenseCatalogEntry, actor: User | None) -> Lic
         )
     created = entry.pk is None
     entry.full_clean()
+    stored = (
+        {}
+        if created
+        else LicenseCatalogEntry.objects.filter(pk=entry.pk).values(*LICENSE_ENTRY_FIELDS).get()
+    )
     entry.save()
+    payload: dict[str, Any] = {"spdx_id": entry.spdx_id} | {
+        name: getattr(entry, name) for name in LICENSE_ENTRY_FIELDS if name != "notes"
+    }
+    if not created:
+        payload["fields"] = _field_changes(
+            old=stored, new={name: getattr(entry, name) for name in LICENSE_ENTRY_FIELDS}
+        )
     audit_record(
         actor=actor,
         action="license.register" if created else "license.change",
         obj=entry,
-        payload={"spdx_id": entry.spdx_id}
-        | {name: getattr(entry, name) for name in LICENSE_ENTRY_FIELDS if name != "notes"},
+        payload=payload,
     )
     return entry
 

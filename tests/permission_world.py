@@ -19,7 +19,7 @@ from annotation.models import (
     Project,
     TakedownRequest,
 )
-from annotation.services import annotation_submit, assignment_next, takedown_file
+from annotation.services import annotation_submit, assignment_next, takedown_file, user_role_set
 from core.models import Role, User
 from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
 
@@ -31,6 +31,9 @@ ROLES = (
     "owner",
     "auditor",
     "staff",
+    # The owner after staff changed their role to annotator: ownership alone grants nothing.
+    # Last, because acting as it demotes the owner for the rest of the test.
+    "demoted_owner",
 )
 # One survey question, so that the per-group analysis has a question to answer for.
 SURVEY_QUESTION = {
@@ -81,7 +84,7 @@ def world_build() -> World:
         reason="It shows me.",
         contact="requester@example.net",
     )
-    upload = SimpleUploadedFile("t.csv", b"external_id,text\nq1,hi\n")
+    upload = SimpleUploadedFile("t.csv", b"external_id,text,license\nq1,hi,CC0-1.0\n")
     batch = import_batch_create(project=draft, actor=owner, upload=upload)
     users = {
         "annotator_not_enrolled": make_user(Role.ANNOTATOR),
@@ -104,6 +107,23 @@ def world_build() -> World:
         batch=batch,
         question=str(SURVEY_QUESTION["key"]),
     )
+
+
+def world_user(world: World, role: str) -> User | None:
+    """The user a request of ``role`` comes from (``None``: anonymous).
+
+    ``demoted_owner`` is the project's owner once staff made them an annotator, through
+    the audited service; call this before taking a ``db_state`` snapshot, since the first
+    call demotes the owner.
+    """
+    if role == "anonymous":
+        return None
+    if role == "demoted_owner":
+        owner = world.users["owner"]
+        if owner.role != Role.ANNOTATOR:
+            user_role_set(user=owner, role=Role.ANNOTATOR, actor=world.users["staff"])
+        return owner
+    return world.users[role]
 
 
 def db_state() -> dict[str, list[tuple[Any, ...]]]:

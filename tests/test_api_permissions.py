@@ -24,7 +24,7 @@ from annotation.models import Assignment, TakedownRequest
 from annotation.services import annotation_submit, assignment_next
 from provenance.api.urls import urlpatterns as provenance_api_routes
 from tests.factories import make_enrolled_annotator
-from tests.permission_world import ROLES, World, db_state, world_build
+from tests.permission_world import ROLES, World, db_state, world_build, world_user
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ class Endpoint:
 
 
 def _upload(world: World) -> dict[str, Any]:
-    return {"file": SimpleUploadedFile("t.csv", b"external_id,text\nq1,hi\n")}
+    return {"file": SimpleUploadedFile("t.csv", b"external_id,text,license\nq1,hi,CC0-1.0\n")}
 
 
 ENDPOINTS = {
@@ -210,7 +210,8 @@ ENDPOINTS = {
 PUBLIC = ("takedowns_create",)
 # Routes outside this matrix, with where their access is tested.
 UNLISTED_ROUTES = {
-    ("api-token", "post"): "public sign-in, throttled: tests/annotation/test_api_auth.py",
+    ("api-token", "post"): "public sign-in, locked out like the page: tests/core/test_api_auth.py",
+    ("api-token", "delete"): "any signed-in user ends their own token: tests/core/test_api_auth.py",
 }
 
 ANNOTATOR_ONLY = (
@@ -291,10 +292,17 @@ for _name, _endpoint in ENDPOINTS.items():
         DENIED[("auditor", _name)] = 403  # auditors never write, whatever the endpoint
 
 
+# A demoted owner is an annotator who never enrolled: the ownership record grants nothing.
+for (_role, _name), _status in list(DENIED.items()):
+    if _role == "annotator_not_enrolled":
+        DENIED[("demoted_owner", _name)] = _status
+
+
 def call(world: World, role: str, endpoint: Endpoint) -> Any:
     client = APIClient()
-    if role != "anonymous":
-        client.force_authenticate(world.users[role])
+    user = world_user(world, role)
+    if user is not None:
+        client.force_authenticate(user)
     body = endpoint.body(world) if endpoint.body else None
     kwargs: dict[str, Any] = {"format": "multipart" if endpoint.multipart else "json"}
     return getattr(client, endpoint.method)(endpoint.path(world), body, **kwargs)
@@ -308,6 +316,7 @@ def test_api_permission_denied_role_gets_refused_and_nothing_changes(
     world: World, role: str, endpoint_name: str, status: int
 ) -> None:
     endpoint = ENDPOINTS[endpoint_name]
+    world_user(world, role)
     before = db_state()
 
     response = call(world, role, endpoint)
@@ -422,6 +431,7 @@ def test_api_takedowns_list_scoped_in_selector_contact_for_deciders_only(world: 
 
     for role in ("annotator_not_enrolled", "annotator_enrolled", "other_researcher"):
         assert seen[role] == [], role
+    assert seen["demoted_owner"] == []
     for role in ("owner", "auditor", "staff"):
         assert [request["id"] for request in seen[role]] == [world.takedown.pk], role
     assert seen["owner"][0]["contact"] == seen["staff"][0]["contact"] == "requester@example.net"

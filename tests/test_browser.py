@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from annotation.models import Annotation, Enrolment, Item
+from annotation.services import project_update
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import Role
-from tests.factories import PASSWORD, make_open_project, make_user
+from tests.factories import PASSWORD, make_enrolled_annotator, make_open_project, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("artifacts/browser/labeling-page.png")
@@ -73,3 +74,51 @@ def test_browser_annotator_labels_three_items_with_keyboard(live_server, chromiu
     enrolment = Enrolment.objects.get(project=project, annotator=annotator)
     assert enrolment.survey_answers == {"age_group": "25-34", "gender": PREFER_NOT_TO_SAY}
     assert SCREENSHOT.stat().st_size > 0
+
+
+RECONSENT_SCREENSHOT = Path("artifacts/browser/reconsent-page.png")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Chromium at {CHROMIUM}")
+@pytest.mark.django_db(transaction=True)
+def test_browser_annotator_after_pay_cut_sees_changes_and_consents_again(
+    live_server, chromium_browser
+):
+    project = make_open_project(3, k=1, title="Terms campaign", compensation_amount="12.00")
+    annotator = make_enrolled_annotator(project)
+    project_update(
+        project=project,
+        actor=project.owner,
+        data={"compensation_amount": "6.00", "risk_disclosure": "You may read slurs."},
+        confirm_reconsent=True,
+    )
+    context = chromium_browser.new_context(viewport=PHONE_VIEWPORT, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(annotator.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/annotate/")
+        page.get_by_role("link", name="Review the changes").click()
+        page.wait_for_url(f"**/annotate/{project.pk}/consent/")
+
+        changes = page.locator(".consent-diff")
+        removed = " ".join(changes.locator(".diff-removed").all_inner_texts())
+        added = " ".join(changes.locator(".diff-added").all_inner_texts())
+        assert "12.00 EUR" in removed and "Some texts are offensive." in removed
+        assert "6.00 EUR" in added and "You may read slurs." in added
+        RECONSENT_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RECONSENT_SCREENSHOT), full_page=True)
+        page.get_by_label("I consent to take part").check()
+        page.get_by_role("button", name="I consent to the new terms").click()
+        page.wait_for_url(f"**/annotate/{project.pk}/label/")
+        assert page.locator("#item-text").is_visible()
+    finally:
+        context.close()
+
+    enrolment = Enrolment.objects.get(project=project, annotator=annotator)
+    assert "6.00 EUR per item" in enrolment.consent.text

@@ -26,7 +26,7 @@ from annotation.models import AssignmentStrategy, CompensationUnit, TakedownRequ
 from annotation.services import project_consent_text
 from annotation.urls import urlpatterns as page_routes
 from provenance.services import consent_text_version
-from tests.permission_world import ROLES, World, db_state, world_build
+from tests.permission_world import ROLES, World, db_state, world_build, world_user
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,7 @@ def _edit_body(world: World) -> dict[str, Any]:
 
 
 def _upload_body(world: World) -> dict[str, Any]:
-    return {"upload": SimpleUploadedFile("t.csv", b"external_id,text\nq2,hello\n")}
+    return {"upload": SimpleUploadedFile("t.csv", b"external_id,text,license\nq2,hello,CC0-1.0\n")}
 
 
 def _control_body(world: World) -> dict[str, Any]:
@@ -276,10 +276,17 @@ for _name in PAGES:
             DENIED[("auditor", _name, _method)] = _refusal
 
 
+# A demoted owner is an annotator who never enrolled: the ownership record grants nothing.
+for (_role, _name, _method), _expected in list(DENIED.items()):
+    if _role == "annotator_not_enrolled":
+        DENIED[("demoted_owner", _name, _method)] = _expected
+
+
 def client_for(world: World, role: str) -> Client:
     client = Client()
-    if role != "anonymous":
-        client.force_login(world.users[role])
+    user = world_user(world, role)
+    if user is not None:
+        client.force_login(user)
     return client
 
 

@@ -51,7 +51,7 @@ class TakedownSerializer(serializers.Serializer[Any]):
 
     def get_contact(self, request: TakedownRequest) -> str:
         viewer = self.context.get("viewer")
-        if isinstance(viewer, User) and (viewer.is_staff or viewer.is_researcher):
+        if isinstance(viewer, User) and request.is_decidable_by(viewer):
             return request.contact
         return ""
 
@@ -91,10 +91,10 @@ class TakedownListCreateApi(BaseApi):
     )
     def post(self, request: Request) -> Response:
         address = request._request.META.get("REMOTE_ADDR", "unknown")
-        services.takedown_throttle(address=address)
+        filer = services.takedown_throttle(address=address)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.takedown_file(**data.validated_data)
+        services.takedown_file(**data.validated_data, filer=filer)
         # The same answer whether or not the reference named anything: it must not tell
         # anyone which content the datasets hold.
         receipt = {

@@ -160,6 +160,11 @@ class AnnotatorProgressSerializer(serializers.Serializer[Any]):
     remaining = serializers.IntegerField()
 
 
+class ConsentChangeSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=["removed", "added", "same"])
+    text = serializers.CharField()
+
+
 class EnrolmentSerializer(serializers.Serializer[Any]):
     """The caller's own enrolment; the instance is ``{"enrolment": ..., "progress": ...}``."""
 
@@ -175,6 +180,10 @@ class EnrolmentSerializer(serializers.Serializer[Any]):
     )
     withdrawn_at = serializers.DateTimeField(source="enrolment.withdrawn_at", allow_null=True)
     is_active = serializers.BooleanField(source="enrolment.is_active")
+    reconsent_required = serializers.BooleanField(
+        help_text="The terms changed since you consented: consent again (POST to this "
+        "endpoint) before your next item, or withdraw."
+    )
     progress = AnnotatorProgressSerializer(help_text="The caller's own progress only.")
 
 

@@ -3,6 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from annotation.api import governance, views
+from core.api.auth import AuthTokenApi
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Governance: takedowns, data subjects' consent, auditor reports
@@ -32,7 +33,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         governance.ItemSubjectConsentApi.as_view(),
         name="api-item-subject-consent",
     ),
-    path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
+    path("auth/token/", AuthTokenApi.as_view(), name="api-token"),
     # Projects
     path("projects/", views.ProjectListCreateApi.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", views.ProjectDetailApi.as_view(), name="api-project"),

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,12 +20,9 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.authentication import BaseAuthentication
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,6 +43,7 @@ from annotation.api.serializers import (
     AnnotationSerializer,
     AnnotatorAgreementSerializer,
     AssignmentSerializer,
+    ConsentChangeSerializer,
     EnrolmentSerializer,
     GroupDisagreementSerializer,
     ImportBatchSerializer,
@@ -59,6 +56,7 @@ from annotation.api.serializers import (
     ProjectSerializer,
     SafeJSONField,
 )
+from annotation.consent import consent_changes, enrolment_needs_reconsent, project_consent_text
 from annotation.models import (
     AgreementAnalysis,
     AssignmentStrategy,
@@ -72,6 +70,7 @@ from annotation.models import (
 from annotation.schemas import PRESETS
 from core.api.exceptions import error_responses
 from core.api.pagination import Pagination
+from core.api.parsers import JSONParser, MultiPartParser
 from core.api.permissions import (
     DenyAuditorWrites,
     IsAnnotator,
@@ -80,9 +79,8 @@ from core.api.permissions import (
 )
 from core.api.renderers import CsvDownloadMixin, CsvRenderer, CsvTable
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from core.middleware import request_body_limit
 from core.models import User
-from core.services import login_failure_record, login_success_record, login_throttle_check
-from core.views import throttle_keys
 from provenance.services import consent_text_version
 
 READ_ERRORS = (401, 403, 404)
@@ -126,7 +124,13 @@ def _enrolment_data(enrolment: Enrolment) -> Any:
     progress = selectors.annotator_progress(
         project=enrolment.project, annotator=enrolment.annotator
     )
-    return EnrolmentSerializer({"enrolment": enrolment, "progress": progress}).data
+    return EnrolmentSerializer(
+        {
+            "enrolment": enrolment,
+            "progress": progress,
+            "reconsent_required": enrolment_needs_reconsent(enrolment),
+        }
+    ).data
 
 
 def _own_enrolment(project: Project, user: User) -> Enrolment:
@@ -134,56 +138,6 @@ def _own_enrolment(project: Project, user: User) -> Enrolment:
     if enrolment is None:
         raise NotFound("You are not enrolled in this project.", code="not_enrolled")
     return enrolment
-
-
-# ---------------------------------------------------------------- auth
-
-
-class TokenObtainApi(APIView):
-    """Exchange a username and password for an API token (throttled like the sign-in page)."""
-
-    # No credentials are read here: a stale token must not block getting a fresh one.
-    authentication_classes: list[type[BaseAuthentication]] = []
-    permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
-
-    @extend_schema_serializer(component_name="TokenObtainRequest")
-    class InputSerializer(serializers.Serializer[Any]):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=256, trim_whitespace=False)
-
-    @extend_schema_serializer(component_name="Token")
-    class OutputSerializer(serializers.Serializer[Any]):
-        token = serializers.CharField()
-        role = serializers.CharField()
-        pseudonym = serializers.CharField()
-
-    @extend_schema(
-        operation_id="auth_token_obtain",
-        auth=[],
-        request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 413, 415, 429)},
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data["username"]
-        keys = throttle_keys(request._request, username)
-        login_throttle_check(keys=keys)
-        user = authenticate(
-            request._request, username=username, password=serializer.validated_data["password"]
-        )
-        if not isinstance(user, User):
-            login_failure_record(keys=keys)
-            raise ValidationFailed("Wrong username or password.", code="invalid_credentials")
-        login_success_record(keys=keys[:1])
-        # DRF's own token store; its ObtainAuthToken view does exactly this.
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(
-            self.OutputSerializer(
-                {"token": token.key, "role": user.role, "pseudonym": user.pseudonym}
-            ).data
-        )
 
 
 # ---------------------------------------------------------------- projects
@@ -274,7 +228,12 @@ class ProjectDetailApi(BaseApi):
 
     @extend_schema_serializer(component_name="ProjectUpdateRequest")
     class UpdateInputSerializer(ProjectFieldsSerializer):
-        pass
+        confirm_reconsent = serializers.BooleanField(
+            default=False,
+            help_text="Required to change an open project's instructions, pay, risks or data "
+            "use while annotators are enrolled: each must then consent again. Without it such "
+            "a change answers 409 `reconsent_unconfirmed` with the number of annotators.",
+        )
 
     @extend_schema(
         operation_id="projects_retrieve",
@@ -295,8 +254,10 @@ class ProjectDetailApi(BaseApi):
         project = selectors.project_managed_by(user=user, project_id=project_id)
         serializer = self.UpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        confirm_reconsent = data.pop("confirm_reconsent")
         project = services.project_update(
-            project=project, actor=user, data=dict(serializer.validated_data)
+            project=project, actor=user, data=data, confirm_reconsent=confirm_reconsent
         )
         return Response(_project_data(project, user))
 
@@ -368,19 +329,32 @@ class ProjectConsentApi(BaseApi):
         text = serializers.CharField(help_text="The exact text an annotator consents to.")
         version = serializers.CharField(help_text="sha256 of the text; recorded with consent.")
         purposes = serializers.ListField(child=serializers.CharField())
+        changes_since_your_consent = ConsentChangeSerializer(
+            many=True,
+            help_text="For an enrolled annotator whose consent was to earlier terms: the "
+            "lines removed and added since (with a line of context); empty otherwise.",
+        )
 
     @extend_schema(
         operation_id="projects_consent",
         responses={200: OutputSerializer, **error_responses(*READ_ERRORS)},
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = selectors.project_get_for(user=request_user(request), project_id=project_id)
-        text = services.project_consent_text(project)
+        user = request_user(request)
+        project = selectors.project_get_for(user=user, project_id=project_id)
+        text = project_consent_text(project)
+        enrolment = selectors.enrolment_get(project=project, annotator=user)
+        changes = (
+            consent_changes(enrolment.consent.text, text)
+            if enrolment is not None and enrolment_needs_reconsent(enrolment)
+            else []
+        )
         data = {
             "project": project.pk,
             "text": text,
             "version": consent_text_version(text),
             "purposes": services.CONSENT_PURPOSES,
+            "changes_since_your_consent": changes,
         }
         return Response(self.OutputSerializer(data).data)
 
@@ -524,11 +498,11 @@ class ItemImageApi(BaseApi):
         response = FileResponse(handle, content_type=content_type)
         response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{extension}"'
         response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=600"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
 
 
+@request_body_limit("CHORUS_MAX_UPLOAD_BYTES")
 class ProjectImportListCreateApi(BaseApi):
     """Import batches: the owner (or staff) uploads exactly one file; owner, auditors and
     staff poll."""
@@ -541,20 +515,6 @@ class ProjectImportListCreateApi(BaseApi):
         file = serializers.FileField(
             help_text="One CSV/JSONL of texts, or a zip of images with a CSV/JSONL manifest."
         )
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # Refuse an oversized body before anything (CSRF check included) reads it.
-        if request.method == "POST":
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.CHORUS_MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(
-                    "The upload is too large.",
-                    extra={"max_bytes": settings.CHORUS_MAX_UPLOAD_BYTES},
-                )
-        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="projects_imports_list",
@@ -620,7 +580,14 @@ class EnrolmentApi(BaseApi):
     @extend_schema_serializer(component_name="EnrolmentCreateRequest")
     class CreateInputSerializer(serializers.Serializer[Any]):
         consent = serializers.BooleanField(
-            help_text="Must be true: you read the consent text and agree."
+            help_text="Must be true: you read the consent text and agree. Also how an "
+            "enrolled annotator consents again after the terms changed."
+        )
+        consent_version = serializers.RegexField(
+            r"^[0-9a-f]{64}$",
+            required=False,
+            help_text="The version of the text you read (from the consent endpoint); if the "
+            "terms changed since, 409 `consent_version_stale` and nothing is recorded.",
         )
 
         def validate_consent(self, value: bool) -> bool:
@@ -652,7 +619,12 @@ class EnrolmentApi(BaseApi):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         existed = selectors.enrolment_get(project=project, annotator=user) is not None
-        enrolment = services.enrolment_create(project=project, annotator=user, method="api")
+        enrolment = services.enrolment_create(
+            project=project,
+            annotator=user,
+            method="api",
+            consent_version=serializer.validated_data.get("consent_version"),
+        )
         return Response(
             _enrolment_data(enrolment),
             status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,

@@ -106,7 +106,7 @@ def test_item_control_api_staff_may_mark_any_projects_item() -> None:
         ({"control": "gold", "expected_value": None}, "expected_value_required"),
         ({"control": "", "expected_value": HATEFUL}, "unexpected_expected_value"),
         ({"control": "trap", "expected_value": HATEFUL}, "invalid"),
-        ({"control": "gold", "expected_value": "a\x00b"}, "invalid"),
+        ({"control": "gold", "expected_value": "a\x00b"}, "nul_character"),
     ],
 )
 def test_item_control_api_bad_input_400_in_error_shape_and_unchanged(

@@ -122,7 +122,7 @@ def test_error_415_unsupported_media_type() -> None:
 
 
 def test_error_429_login_throttled(settings: Any) -> None:
-    settings.CHORUS_LOGIN_MAX_FAILURES = 1
+    settings.CHORUS_LOGIN_FAILURE_LIMIT = 2
     client = APIClient()
     client.post("/api/v1/auth/token/", {"username": "ghost", "password": "x"}, format="json")
 
@@ -131,6 +131,7 @@ def test_error_429_login_throttled(settings: Any) -> None:
     )
 
     assert_error_shape(response, 429, "login_throttled")
+    assert response.json()["extra"]["retry_after_seconds"] > 0
 
 
 def test_error_out_of_range_body_values_are_400() -> None:

@@ -98,9 +98,8 @@ def test_project_create_null_character_in_schema_returns_400() -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(PROJECTS_URL, body, format="json")
 
     assert response.status_code == 400
-    assert response.json()["extra"]["fields"]["label_schema"] == [
-        "Null characters are not allowed."
-    ]
+    assert response.json()["code"] == "nul_character"
+    assert response.json()["extra"] == {"field": "label_schema.choices[0].value"}
     assert not Project.objects.exists()
 
 

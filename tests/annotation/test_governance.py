@@ -259,13 +259,13 @@ def test_ingest_subject_consent_defaults_by_modality_and_obtained_needs_record(
     image_project, text_project
 ):
     (photo,) = _import_images(
-        image_project, {"p.png": png_bytes()}, "external_id,file\nphoto,p.png\n"
+        image_project, {"p.png": png_bytes()}, "external_id,file,license\nphoto,p.png,CC0-1.0\n"
     )
     (text,) = _import_texts(text_project, [["t", "words", "", ""]])
     assert photo.subject_consent == SubjectConsent.UNKNOWN
     assert text.subject_consent == SubjectConsent.NOT_APPLICABLE
 
-    manifest = "external_id,file,subject_consent\nx,p.png,obtained\n"
+    manifest = "external_id,file,license,subject_consent\nx,p.png,CC0-1.0,obtained\n"
     with pytest.raises(ValidationFailed) as excinfo:
         _import_images(image_project, {"p.png": png_bytes((30, 30))}, manifest)
     assert excinfo.value.extra["errors"][0]["code"] == "consent_needs_record"
@@ -281,7 +281,8 @@ def test_ingest_attribution_generated_tasl_when_missing(text_project):
 
 def test_consent_report_counts_lists_findings_and_pseudonyms_only(image_project):
     manifest = (
-        "external_id,file,subject_consent\na,a.png,not_obtained\nb,b.png,\nc,c.png,not_applicable\n"
+        "external_id,file,license,subject_consent\n"
+        "a,a.png,,not_obtained\nb,b.png,,\nc,c.png,,not_applicable\n"
     )
     _import_images(
         image_project,

@@ -63,7 +63,9 @@ def test_import_items_zip_of_images(tmp_path, image_project):
     archive.write_bytes(
         zip_bytes(
             {
-                "manifest.csv": csv_bytes("external_id,file", "a,a.jpg", "b,b.png"),
+                "manifest.csv": csv_bytes(
+                    "license,external_id,file", "CC0-1.0,a,a.jpg", "CC0-1.0,b,b.png"
+                ),
                 "a.jpg": jpeg_with_metadata(),
                 "b.png": png_bytes(),
             }
@@ -82,7 +84,7 @@ def test_import_items_folder_anywhere_but_paths_stay_inside(tmp_path, image_proj
     (folder / "a.png").write_bytes(png_bytes())
     (tmp_path / "outside.png").write_bytes(png_bytes(color=(5, 5, 5)))
     (folder / "manifest.csv").write_bytes(
-        csv_bytes("external_id,file", "a,a.png", "b,../outside.png")
+        csv_bytes("license,external_id,file", "CC0-1.0,a,a.png", "CC0-1.0,b,../outside.png")
     )
     err = io.StringIO()
 
@@ -94,14 +96,14 @@ def test_import_items_folder_anywhere_but_paths_stay_inside(tmp_path, image_proj
     assert err.getvalue().startswith("line 3, file: Unsafe path")
     assert Item.objects.count() == 0
 
-    (folder / "manifest.csv").write_bytes(csv_bytes("external_id,file", "a,a.png"))
+    (folder / "manifest.csv").write_bytes(csv_bytes("license,external_id,file", "CC0-1.0,a,a.png"))
     out, _ = _run("--project", str(image_project.pk), "--folder", str(folder))
     assert "Imported 1 items" in out
 
 
 def test_import_items_as_other_users_checked(tmp_path, text_project):
     manifest = tmp_path / "items.csv"
-    manifest.write_bytes(csv_bytes("external_id,text", "a,one"))
+    manifest.write_bytes(csv_bytes("license,external_id,text", "CC0-1.0,a,one"))
     make_user(Role.AUDITOR, username="auditor-x")
     make_user(Role.RESEARCHER, username="admin-x", is_staff=True)
     base = ("--project", str(text_project.pk), "--file", str(manifest))

@@ -3,11 +3,13 @@
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import settings as settings_hypothesis
 from hypothesis import strategies as st
@@ -15,10 +17,12 @@ from PIL import ExifTags, Image
 
 from annotation import ingest
 from annotation.ingest import (
+    MANIFEST_COLUMNS,
     ImageRejected,
     import_batch_create,
     import_batch_run,
     items_import,
+    manifest_columns,
     parse_csv,
     parse_jsonl,
     read_folder,
@@ -43,7 +47,7 @@ from tests.annotation.conftest import (
     png_declaring,
     zip_bytes,
 )
-from tests.factories import add_text_items, make_open_project, make_user
+from tests.factories import add_text_items, make_open_project, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -278,7 +282,7 @@ def test_items_import_jpeg_with_gps_stored_file_has_no_metadata(image_project, m
 
 def test_items_import_png_followed_by_html_stored_re_encoded(image_project):
     upload = png_bytes() + b"<html><script>alert(1)</script></html>"
-    manifest = csv_bytes("external_id,file", "a,a.png")
+    manifest = csv_bytes("license,external_id,file", "CC0-1.0,a,a.png")
 
     [item] = _import_zip(image_project, {"manifest.csv": manifest, "a.png": upload})
 
@@ -289,7 +293,7 @@ def test_items_import_png_followed_by_html_stored_re_encoded(image_project):
 
 
 def test_items_import_decompression_bomb_row_error_and_nothing_stored(image_project, media_root):
-    manifest = csv_bytes("external_id,file", "ok,ok.png", "bomb,bomb.png")
+    manifest = csv_bytes("license,external_id,file", "CC0-1.0,ok,ok.png", "CC0-1.0,bomb,bomb.png")
     members = {
         "manifest.csv": manifest,
         "ok.png": png_bytes(),
@@ -308,7 +312,13 @@ def test_items_import_decompression_bomb_row_error_and_nothing_stored(image_proj
 
 
 def test_items_import_non_images_in_archive_each_refused_with_line(image_project):
-    manifest = csv_bytes("external_id,file", "h,x.jpg", "s,y.png", "t,z.webp", "g,w.jpg")
+    manifest = csv_bytes(
+        "license,external_id,file",
+        "CC0-1.0,h,x.jpg",
+        "CC0-1.0,s,y.png",
+        "CC0-1.0,t,z.webp",
+        "CC0-1.0,g,w.jpg",
+    )
     members = {
         "manifest.csv": manifest,
         "x.jpg": b"<html><body>not a photo</body></html>",
@@ -331,7 +341,7 @@ def test_items_import_non_images_in_archive_each_refused_with_line(image_project
 
 def test_items_import_same_image_twice_is_duplicate_content(image_project):
     photo = png_bytes()
-    manifest = csv_bytes("external_id,file", "a,a.png", "b,b.png")
+    manifest = csv_bytes("license,external_id,file", "CC0-1.0,a,a.png", "CC0-1.0,b,b.png")
 
     with pytest.raises(ValidationFailed) as excinfo:
         _import_zip(image_project, {"manifest.csv": manifest, "a.png": photo, "b.png": photo})
@@ -343,13 +353,17 @@ def test_items_import_same_image_twice_is_duplicate_content(image_project):
 def test_items_import_identical_reupload_recognised_by_original_sha256(image_project):
     photo = jpeg_with_metadata()
     _import_zip(
-        image_project, {"manifest.csv": csv_bytes("external_id,file", "a,a.jpg"), "a.jpg": photo}
+        image_project,
+        {"manifest.csv": csv_bytes("license,external_id,file", "CC0-1.0,a,a.jpg"), "a.jpg": photo},
     )
 
     with pytest.raises(ValidationFailed) as excinfo:
         _import_zip(
             image_project,
-            {"manifest.csv": csv_bytes("external_id,file", "b,b.jpg"), "b.jpg": photo},
+            {
+                "manifest.csv": csv_bytes("license,external_id,file", "CC0-1.0,b,b.jpg"),
+                "b.jpg": photo,
+            },
         )
 
     assert [(e["line"], e["code"]) for e in _errors(excinfo)] == [(2, "duplicate_content")]
@@ -373,7 +387,7 @@ def test_items_import_identical_reupload_recognised_by_original_sha256(image_pro
 def test_read_upload_zip_with_unsafe_member_name_refused(image_project, media_root, member):
     archive = zip_bytes(
         {
-            "manifest.csv": csv_bytes("external_id,file", "a,a.png"),
+            "manifest.csv": csv_bytes("license,external_id,file", "CC0-1.0,a,a.png"),
             "a.png": png_bytes(),
             member: b"x",
         }
@@ -391,7 +405,9 @@ def test_read_upload_zip_with_unsafe_member_name_refused(image_project, media_ro
 def test_read_upload_zip_with_symlink_member_refused():
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.csv", csv_bytes("external_id,file", "a,link.png"))
+        archive.writestr(
+            "manifest.csv", csv_bytes("license,external_id,file", "CC0-1.0,a,link.png")
+        )
         link = zipfile.ZipInfo("link.png")
         link.external_attr = 0o120777 << 16
         archive.writestr(link, "/etc/passwd")
@@ -406,7 +422,7 @@ def test_read_upload_zip_with_symlink_member_refused():
     "path", ["../a.png", "/etc/passwd", "a\\b.png", "sub/./a.png", "sub//a.png", ""]
 )
 def test_items_import_unsafe_manifest_file_value_is_row_error(image_project, path):
-    manifest = csv_bytes("external_id,file", f"a,{path}")
+    manifest = csv_bytes("license,external_id,file", f"CC0-1.0,a,{path}")
 
     with pytest.raises(ValidationFailed) as excinfo:
         _import_zip(image_project, {"manifest.csv": manifest, "a.png": png_bytes()})
@@ -417,7 +433,7 @@ def test_items_import_unsafe_manifest_file_value_is_row_error(image_project, pat
 
 
 def test_items_import_manifest_names_missing_member_is_row_error(image_project):
-    manifest = csv_bytes("external_id,file", "a,missing.png")
+    manifest = csv_bytes("license,external_id,file", "CC0-1.0,a,missing.png")
 
     with pytest.raises(ValidationFailed) as excinfo:
         _import_zip(image_project, {"manifest.csv": manifest})
@@ -547,7 +563,9 @@ def test_items_import_folder_file_symlink_escaping_folder_is_row_error(
     secret = tmp_path / "secret.png"
     secret.write_bytes(png_bytes(color=(9, 9, 9)))
     os.symlink(secret, folder / "img" / "escape.png")
-    (folder / "manifest.jsonl").write_text('{"external_id": "e", "file": "img/escape.png"}\n')
+    (folder / "manifest.jsonl").write_text(
+        '{"external_id": "e", "file": "img/escape.png", "license": "CC0-1.0"}\n'
+    )
     source = read_folder(path=Path("batch1"), root=settings.CHORUS_IMPORT_ROOT)
 
     with pytest.raises(ValidationFailed) as excinfo:
@@ -593,6 +611,19 @@ def test_items_import_csv_creates_items_with_provenance(text_project):
     assert third.license == "" and third.source is None
     assert Source.objects.count() == 1
     assert {item.kind for item in (first, second, third)} == {"text"}
+
+
+def test_items_import_same_source_name_two_researchers_each_linked_to_own_source():
+    first, second = make_project(preset="hate_speech"), make_project(preset="hate_speech")
+
+    _import_text(first, csv_bytes(TEXT_HEADER, "a1,one,CC0-1.0,City Archive,https://a.example/"))
+    _import_text(second, csv_bytes(TEXT_HEADER, "b1,two,CC0-1.0,City Archive,https://b.example/"))
+
+    assert Source.objects.filter(name="City Archive").count() == 2
+    mine, theirs = (Item.objects.select_related("source").get(project=p) for p in (first, second))
+    assert mine.source is not None and theirs.source is not None
+    assert (mine.source.owner, mine.source.url) == (first.owner, "https://a.example/")
+    assert (theirs.source.owner, theirs.source.url) == (second.owner, "https://b.example/")
 
 
 def test_items_import_jsonl_creates_items_skipping_blank_lines(text_project):
@@ -660,7 +691,7 @@ def test_items_import_bad_spdx_license_row_error_carries_parse_message(text_proj
 
 def test_items_import_jsonl_errors_count_blank_lines(text_project):
     lines = [
-        json.dumps({"external_id": "a", "text": "one"}),
+        json.dumps({"external_id": "a", "text": "one", "license": "CC0-1.0"}),
         "",
         "{broken",
         json.dumps(["not", "an", "object"]),
@@ -683,7 +714,9 @@ def test_items_import_jsonl_errors_count_blank_lines(text_project):
 
 
 def test_parse_csv_multiline_quoted_row_line_numbers_are_where_rows_start():
-    rows, errors = parse_csv(csv_bytes("external_id,text", 'a,"two\nlines"', "", "b,after"))
+    rows, errors = parse_csv(
+        csv_bytes("license,external_id,text", 'CC0-1.0,a,"two\nlines"', "", "CC0-1.0,b,after")
+    )
 
     assert errors == []
     assert [(row.line, row.values["external_id"]) for row in rows] == [(2, "a"), (5, "b")]
@@ -714,17 +747,25 @@ def test_items_import_external_id_already_in_project_is_row_error(text_project):
     add_text_items(text_project, 2)
 
     with pytest.raises(ValidationFailed) as excinfo:
-        _import_text(text_project, csv_bytes("external_id,text", "new,fresh", "t1,dupe"))
+        _import_text(
+            text_project,
+            csv_bytes("license,external_id,text", "CC0-1.0,new,fresh", "CC0-1.0,t1,dupe"),
+        )
 
     assert [(e["line"], e["code"]) for e in _errors(excinfo)] == [(3, "duplicate_external_id")]
     assert Item.objects.filter(project=text_project).count() == 2
 
 
 def test_items_import_same_text_in_batch_and_project_is_duplicate_content(text_project):
-    _import_text(text_project, csv_bytes("external_id,text", "a,hello world"))
+    _import_text(text_project, csv_bytes("license,external_id,text", "CC0-1.0,a,hello world"))
 
     with pytest.raises(ValidationFailed) as excinfo:
-        _import_text(text_project, csv_bytes("external_id,text", "b,hello world", "c,x", "d,x"))
+        _import_text(
+            text_project,
+            csv_bytes(
+                "license,external_id,text", "CC0-1.0,b,hello world", "CC0-1.0,c,x", "CC0-1.0,d,x"
+            ),
+        )
 
     assert [(e["line"], e["code"]) for e in _errors(excinfo)] == [
         (2, "duplicate_content"),
@@ -736,7 +777,9 @@ def test_items_import_text_over_limit_refused(settings, text_project):
     settings.CHORUS_MAX_TEXT_CHARS = 10
 
     with pytest.raises(ValidationFailed) as excinfo:
-        _import_text(text_project, csv_bytes("external_id,text", "a,this is far too long"))
+        _import_text(
+            text_project, csv_bytes("license,external_id,text", "CC0-1.0,a,this is far too long")
+        )
 
     assert _errors(excinfo)[0]["code"] == "text_too_long"
 
@@ -759,7 +802,7 @@ def test_items_import_into_closed_project_refused(media_root):
     project_transition(project=project, actor=project.owner, status=ProjectStatus.CLOSED)
 
     with pytest.raises(Conflict) as excinfo:
-        _import_text(project, csv_bytes("external_id,text", "new,text"))
+        _import_text(project, csv_bytes("license,external_id,text", "CC0-1.0,new,text"))
 
     assert excinfo.value.code == "project_closed"
     assert excinfo.value.status_code == 409
@@ -768,13 +811,13 @@ def test_items_import_into_closed_project_refused(media_root):
 
 def test_items_import_manifest_alone_into_image_project_refused(image_project):
     with pytest.raises(ValidationFailed) as excinfo:
-        _import_text(image_project, csv_bytes("external_id,file", "a,a.png"))
+        _import_text(image_project, csv_bytes("license,external_id,file", "CC0-1.0,a,a.png"))
 
     assert excinfo.value.code == "modality_mismatch"
 
 
 def test_items_import_files_into_text_project_are_row_errors(text_project):
-    manifest = csv_bytes("external_id,text,file", "a,hello,a.png")
+    manifest = csv_bytes("license,external_id,text,file", "CC0-1.0,a,hello,a.png")
 
     with pytest.raises(ValidationFailed) as excinfo:
         _import_zip(text_project, {"manifest.csv": manifest, "a.png": png_bytes()})
@@ -787,7 +830,9 @@ def test_items_import_files_into_text_project_are_row_errors(text_project):
 @pytest.mark.parametrize("role", [Role.AUDITOR, Role.ANNOTATOR, Role.RESEARCHER])
 def test_items_import_by_non_owner_refused(text_project, role):
     intruder = make_user(role)
-    source = read_upload(data=csv_bytes("external_id,text", "a,b"), filename="x.csv")
+    source = read_upload(
+        data=csv_bytes("license,external_id,text", "CC0-1.0,a,b"), filename="x.csv"
+    )
 
     with pytest.raises(PermissionDenied):
         items_import(project=text_project, actor=intruder, source=source)
@@ -805,7 +850,10 @@ def test_read_upload_unsupported_file_refused(filename):
 
 def test_read_upload_zip_content_detected_despite_csv_extension(image_project):
     archive = zip_bytes(
-        {"manifest.csv": csv_bytes("external_id,file", "a,a.png"), "a.png": png_bytes()}
+        {
+            "manifest.csv": csv_bytes("license,external_id,file", "CC0-1.0,a,a.png"),
+            "a.png": png_bytes(),
+        }
     )
 
     source = read_upload(data=archive, filename="looks-like.csv")
@@ -820,7 +868,8 @@ def test_import_batch_create_csv_runs_on_commit_and_cleans_up(
     text_project, django_capture_on_commit_callbacks, media_root
 ):
     upload = SimpleUploadedFile(
-        "../../Evil <name>.csv", csv_bytes("external_id,text", "a,one", "b,two")
+        "../../Evil <name>.csv",
+        csv_bytes("license,external_id,text", "CC0-1.0,a,one", "CC0-1.0,b,two"),
     )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -864,7 +913,7 @@ def test_import_batch_run_bad_rows_fails_with_errors_and_nothing_stored(
 
 
 def test_import_batch_run_twice_is_idempotent(text_project, django_capture_on_commit_callbacks):
-    upload = SimpleUploadedFile("x.csv", csv_bytes("external_id,text", "a,one"))
+    upload = SimpleUploadedFile("x.csv", csv_bytes("license,external_id,text", "CC0-1.0,a,one"))
     with django_capture_on_commit_callbacks(execute=True):
         batch = import_batch_create(project=text_project, actor=text_project.owner, upload=upload)
     events = _import_events()
@@ -882,7 +931,7 @@ def test_import_batch_create_zip_into_image_project(
 ):
     archive = zip_bytes(
         {
-            "manifest.jsonl": b'{"external_id": "a", "file": "a.webp"}\n',
+            "manifest.jsonl": b'{"external_id": "a", "file": "a.webp", "license": "CC0-1.0"}\n',
             "a.webp": image_bytes("WEBP"),
         }
     )
@@ -944,3 +993,99 @@ def test_items_import_large_refreshes_planner_statistics(
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotation_item'")
         (estimated_rows,) = cursor.fetchone()
     assert estimated_rows >= ingest.ANALYZE_AFTER_ROWS
+
+
+# ---------------------------------------------------------------- the columns: one source of truth
+
+
+def test_items_import_csv_without_license_column_refused_once(text_project):
+    with pytest.raises(ValidationFailed) as excinfo:
+        _import_text(text_project, csv_bytes("external_id,text", "a,one", "b,two", "c,three"))
+
+    assert [(e["line"], e["field"], e["code"]) for e in _errors(excinfo)] == [
+        (1, "license", "missing_column")
+    ]
+    assert not Item.objects.filter(project=text_project).exists()
+
+
+def test_items_import_missing_text_column_reported_once_not_per_row(text_project):
+    with pytest.raises(ValidationFailed) as excinfo:
+        _import_text(
+            text_project, csv_bytes("external_id,license", "a,CC0-1.0", "b,CC0-1.0", "c,MIT")
+        )
+
+    assert [(e["field"], e["code"]) for e in _errors(excinfo)] == [("text", "missing_column")]
+
+
+def test_items_import_jsonl_key_missing_from_every_row_is_one_missing_column(text_project):
+    lines = [json.dumps({"external_id": f"j{n}", "text": f"t{n}"}) for n in range(3)]
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        _import_text(text_project, "\n".join(lines).encode(), "x.jsonl")
+
+    assert [(e["field"], e["code"]) for e in _errors(excinfo)] == [("license", "missing_column")]
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        pytest.param(
+            csv_bytes("external_id,text,license,note", "a,one,CC0-1.0,bad \x00 nul"),
+            id="csv-extra-column",
+        ),
+        pytest.param(
+            json.dumps(
+                {"external_id": "a", "text": "one", "license": "MIT", "metadata": {"k": "v\x00"}}
+            ).encode(),
+            id="jsonl-metadata-value",
+        ),
+        pytest.param(
+            json.dumps(
+                {"external_id": "a", "text": "one", "license": "MIT", "metadata": {"k\x00": 1}}
+            ).encode(),
+            id="jsonl-metadata-key",
+        ),
+    ],
+)
+def test_items_import_nul_in_metadata_refused_on_every_database(text_project, manifest):
+    """On PostgreSQL jsonb refuses NUL (a DataError, "failed unexpectedly"); SQLite stored
+    it. Both refuse it now, as a row error."""
+    filename = "x.csv" if manifest.startswith(b"external_id") else "x.jsonl"
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        _import_text(text_project, manifest, filename)
+
+    assert [(e["field"], e["code"]) for e in _errors(excinfo)] == [
+        ("metadata", "invalid_character")
+    ]
+    assert not Item.objects.filter(project=text_project).exists()
+
+
+@pytest.mark.parametrize("modality", ["text", "image"])
+def test_page_import_lists_every_manifest_column_of_its_modality(client, modality, request):
+    project = request.getfixturevalue(f"{modality}_project")
+    client.force_login(project.owner)
+
+    html = client.get(reverse("research-project-import", args=[project.pk])).content.decode()
+
+    for column in manifest_columns(modality):
+        assert f"<code>{column.name}</code>" in html
+    for name in ("subject_consent", "control", "expected_label", "license"):
+        assert f"<code>{name}</code>" in html
+    other = "file" if modality == "text" else "text"
+    assert f"<code>{other}</code>" not in html
+
+
+def test_readme_import_column_table_matches_manifest_columns():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| (all|texts|images) \| (yes|) \| (.+) \|$", readme, re.M)
+
+    documented = [
+        (name, scope, required == "yes", meaning.replace("\\|", "|"))
+        for name, scope, required, meaning in rows
+    ]
+    expected = [
+        (c.name, f"{c.modality}s" if c.modality else "all", c.required, c.meaning)
+        for c in MANIFEST_COLUMNS
+    ]
+    assert documented == expected

@@ -205,7 +205,11 @@ def test_project_update_draft_may_change_schema() -> None:
     assert project.label_schema == PRIVACY_SCHEMA.to_json()
     assert project.annotations_per_item == 5
     assert events("project.update")[-1].payload == {
-        "fields": ["label_schema", "annotations_per_item"]
+        "fields": {
+            "label_schema": {"old": HATE_SPEECH_SCHEMA.to_json(), "new": PRIVACY_SCHEMA.to_json()},
+            "annotations_per_item": {"old": 3, "new": 5},
+        },
+        "annotators_to_reconsent": 0,
     }
 
 
@@ -338,7 +342,12 @@ def test_project_consent_text_shows_risks_pay_and_data_use() -> None:
 def test_enrolment_create_consent_version_follows_shown_text() -> None:
     project = make_open_project()
     first = enrolment_create(project=project, annotator=make_user(Role.ANNOTATOR))
-    project_update(project=project, actor=project.owner, data={"risk_disclosure": "New risks."})
+    project_update(
+        project=project,
+        actor=project.owner,
+        data={"risk_disclosure": "New risks."},
+        confirm_reconsent=True,
+    )
     second = enrolment_create(project=project, annotator=make_user(Role.ANNOTATOR))
     assert first.consent.text_version != second.consent.text_version
     assert "New risks." in second.consent.text

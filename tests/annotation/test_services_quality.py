@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from annotation import services
 from annotation.models import (
     Annotation,
     Assignment,
@@ -493,12 +494,35 @@ def test_project_progress_counts_control_items_and_labels_apart(seeded_random: N
     assert (progress.control_items, progress.control_labels) == (2, answered)
 
 
-def test_annotator_progress_remaining_counts_regular_items_only() -> None:
+def test_annotator_progress_remaining_counts_control_items_alike() -> None:
     project, _ = open_project_with_controls(3, 5, k=1)
 
     progress = annotator_progress(project=project, annotator=make_enrolled_annotator(project))
 
-    assert progress.remaining == 3
+    assert progress.remaining == 8
+
+
+def test_annotator_progress_drops_by_one_whatever_kind_of_item_is_handed_out(
+    seeded_random: None,
+) -> None:
+    """Watching ``remaining`` (or the label page's "x of N") must not tell gold items apart:
+    a script did, flagging all 4 gold items among 40 assignments."""
+    project, controls = open_project_with_controls(6, 3, k=1, control_rate=0.5)
+    annotator = make_enrolled_annotator(project)
+    control_ids = {item.pk for item in controls}
+    drops: dict[bool, set[int]] = {True: set(), False: set()}
+    while True:
+        before = annotator_progress(project=project, annotator=annotator)
+        assignment = assignment_next(project=project, annotator=annotator)
+        if assignment is None:
+            break
+        after = annotator_progress(project=project, annotator=annotator)
+        if after.remaining:  # the last regular item ends the project for this annotator
+            drops[assignment.item_id in control_ids].add(before.remaining - after.remaining)
+        annotation_submit(annotator=annotator, item=assignment.item, value=HATEFUL)
+
+    assert drops[True], "the seed mixes at least one control item in"
+    assert drops[True] == drops[False] == {1}
 
 
 def test_control_accuracy_per_annotator_and_kind_withdrawn_excluded(
@@ -608,6 +632,12 @@ def test_label_entropy_free_text_stays_zero() -> None:
 # ---------------------------------------------------------------- most contested first
 
 
+@pytest.fixture
+def strict_contested_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One candidate: the draw is the strategy's order itself, so the order can be tested."""
+    monkeypatch.setattr(services, "CONTESTED_CANDIDATES", 1)
+
+
 def contested_project() -> tuple[Project, Item, Item, Item]:
     """Three items, k=3: one with two disagreeing labels, one with two agreeing, one bare."""
     project = make_open_project(3, k=3, assignment_strategy=AssignmentStrategy.MOST_CONTESTED)
@@ -620,6 +650,7 @@ def contested_project() -> tuple[Project, Item, Item, Item]:
     return project, contested, agreed, bare
 
 
+@pytest.mark.usefixtures("strict_contested_order")
 def test_assignment_next_most_contested_gives_highest_entropy_item_first() -> None:
     project, contested, _, _ = contested_project()
 
@@ -628,6 +659,7 @@ def test_assignment_next_most_contested_gives_highest_entropy_item_first() -> No
     assert assignment is not None and assignment.item_id == contested.pk
 
 
+@pytest.mark.usefixtures("strict_contested_order")
 def test_assignment_next_most_contested_equal_entropy_goes_to_fewest_labels() -> None:
     project, contested, agreed, bare = contested_project()
     label_item(project, make_enrolled_annotator(project), contested, OFFENSIVE)  # now full
@@ -640,6 +672,35 @@ def test_assignment_next_most_contested_equal_entropy_goes_to_fewest_labels() ->
     # The bare item first (fewest labels), then both fill up level by level.
     assert [a.item_id for a in offered if a is not None][:1] == [bare.pk]
     assert Counter(a.item_id for a in offered if a is not None) == {bare.pk: 3, agreed.pk: 1}
+
+
+def test_assignment_next_most_contested_draws_at_random_among_top_candidates(
+    seeded_random: None,
+) -> None:
+    """The first items an annotator gets are not simply the contested ones, which would
+    tell them where others disagreed (a script flagged them with no false positive)."""
+    project = make_open_project(20, k=3, assignment_strategy=AssignmentStrategy.MOST_CONTESTED)
+    items = list(Item.objects.filter(project=project).order_by("pk"))
+    contested = {item.pk for item in items[:3]}
+    for item in items[:3]:
+        for value in (HATEFUL, NEITHER):
+            label_item(project, make_enrolled_annotator(project), item, value)
+    assert all(entropy(item) > 0 for item in items[:3])
+
+    first_three = []
+    for _ in range(6):
+        annotator = make_enrolled_annotator(project)
+        taken = []
+        for _ in range(3):
+            assignment = assignment_next(project=project, annotator=annotator)
+            assert assignment is not None
+            taken.append(assignment.item_id)
+            assignment_skip(assignment=assignment, annotator=annotator)
+        first_three.append(set(taken))
+
+    # Drawn from the 10 top candidates: all six annotators getting exactly the contested
+    # three first has probability (1/120)^6.
+    assert any(taken != contested for taken in first_three)
 
 
 def test_assignment_next_least_labeled_ignores_entropy() -> None:

@@ -122,3 +122,32 @@ def test_settings_database_url_selects_postgres() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["django.db.backends.postgresql", "chorus"]
+
+
+LOCKOUT_AND_TOKEN_SETTINGS = (
+    "CHORUS_LOGIN_FAILURE_LIMIT",
+    "CHORUS_LOGIN_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_MAX_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_ACCOUNT_FAILURE_LIMIT",
+    "CHORUS_LOGIN_ACCOUNT_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_ACCOUNT_MAX_COOLOFF_SECONDS",
+    "CHORUS_LOGIN_FAILURE_MEMORY_SECONDS",
+    "CHORUS_API_TOKEN_TTL_SECONDS",
+)
+
+
+def test_settings_lockout_and_token_lifetime_defaults() -> None:
+    result = import_settings({}, f"[getattr(s, n) for n in {list(LOCKOUT_AND_TOKEN_SETTINGS)!r}]")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [5, 60, 3600, 50, 60, 900, 86400, 7 * 86400]
+
+
+def test_settings_lockout_and_token_lifetime_read_from_environment() -> None:
+    values = [str(11 + n) for n in range(len(LOCKOUT_AND_TOKEN_SETTINGS))]
+    result = import_settings(
+        dict(zip(LOCKOUT_AND_TOKEN_SETTINGS, values, strict=True)),
+        f"[getattr(s, n) for n in {list(LOCKOUT_AND_TOKEN_SETTINGS)!r}] + [s.AXES_FAILURE_LIMIT]",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [int(v) for v in values] + [11]
+    assert set(LOCKOUT_AND_TOKEN_SETTINGS) <= set(config.settings.ENV_VARS)

@@ -1,4 +1,8 @@
-"""Login throttling: an atomic failure counter per key and window (SECURITY_CHECKLIST row 3)."""
+"""Rate limits: an atomic counter per key and window (``core.services.rate_limit_hit``).
+
+Sign-in failures are django-axes' (tests/core/test_login.py, test_lockout.py); this
+counter serves anonymous forms such as takedown filing.
+"""
 
 import threading
 from datetime import timedelta
@@ -9,90 +13,69 @@ from django.utils import timezone
 
 from core.errors import TooManyRequests
 from core.models import LoginFailureCounter
-from core.services import login_failure_record, login_success_record, login_throttle_check
+from core.services import rate_limit_hit
 
-MAX_FAILURES = 3
+LIMIT = 3
 WINDOW_SECONDS = 600
 
 
-@pytest.fixture(autouse=True)
-def _policy(settings) -> None:
-    settings.CHORUS_LOGIN_MAX_FAILURES = MAX_FAILURES
-    settings.CHORUS_LOGIN_WINDOW_SECONDS = WINDOW_SECONDS
+def hit(key: str, limit: int = LIMIT) -> None:
+    rate_limit_hit(key=key, limit=limit, window_seconds=WINDOW_SECONDS)
 
 
-def failures(key: str) -> int:
+def count(key: str) -> int:
     return LoginFailureCounter.objects.get(key=key).failures
 
 
 @pytest.mark.django_db
-def test_login_failure_record_increments_per_key() -> None:
-    login_failure_record(keys=["user:alice", "ip:10.0.0.1"])
-    login_failure_record(keys=["user:alice"])
-    assert failures("user:alice") == 2
-    assert failures("ip:10.0.0.1") == 1
+def test_rate_limit_hit_counts_per_key() -> None:
+    hit("form:10.0.0.1")
+    hit("form:10.0.0.1")
+    hit("form:10.0.0.2")
+    assert count("form:10.0.0.1") == 2
+    assert count("form:10.0.0.2") == 1
 
 
 @pytest.mark.django_db
-def test_login_throttle_check_below_limit_allows() -> None:
-    for _ in range(MAX_FAILURES - 1):
-        login_failure_record(keys=["user:alice"])
-    login_throttle_check(keys=["user:alice"])
-
-
-@pytest.mark.django_db
-def test_login_throttle_check_at_limit_raises_too_many_requests() -> None:
-    for _ in range(MAX_FAILURES):
-        login_failure_record(keys=["user:alice"])
+def test_rate_limit_hit_at_limit_raises_too_many_requests_for_that_key_only() -> None:
+    for _ in range(LIMIT):
+        hit("form:10.0.0.1")
     with pytest.raises(TooManyRequests) as caught:
-        login_throttle_check(keys=["user:alice"])
-    assert caught.value.code == "login_throttled"
+        hit("form:10.0.0.1")
+    assert caught.value.code == "rate_limited"
     assert caught.value.status_code == 429
     assert caught.value.extra == {"retry_after_seconds": WINDOW_SECONDS}
-    # Any blocked key blocks the attempt; unrelated keys are not affected.
-    with pytest.raises(TooManyRequests):
-        login_throttle_check(keys=["ip:10.0.0.9", "user:alice"])
-    login_throttle_check(keys=["user:bob"])
+    hit("form:10.0.0.9")
 
 
 @pytest.mark.django_db
-def test_login_throttle_check_window_expired_allows_and_counter_restarts() -> None:
-    for _ in range(MAX_FAILURES):
-        login_failure_record(keys=["user:alice"])
-    LoginFailureCounter.objects.filter(key="user:alice").update(
+def test_rate_limit_hit_window_expired_allows_and_counter_restarts() -> None:
+    for _ in range(LIMIT):
+        hit("form:10.0.0.1")
+    LoginFailureCounter.objects.filter(key="form:10.0.0.1").update(
         window_started_at=timezone.now() - timedelta(seconds=WINDOW_SECONDS + 1)
     )
-    login_throttle_check(keys=["user:alice"])
-    login_failure_record(keys=["user:alice"])
-    counter = LoginFailureCounter.objects.get(key="user:alice")
+    hit("form:10.0.0.1")
+    counter = LoginFailureCounter.objects.get(key="form:10.0.0.1")
     assert counter.failures == 1
     assert timezone.now() - counter.window_started_at < timedelta(seconds=60)
 
 
-@pytest.mark.django_db
-def test_login_success_record_clears_failures() -> None:
-    for _ in range(MAX_FAILURES):
-        login_failure_record(keys=["user:alice"])
-    login_success_record(keys=["user:alice"])
-    login_throttle_check(keys=["user:alice"])
-    assert not LoginFailureCounter.objects.filter(key="user:alice").exists()
-
-
-def fail_concurrently(threads_n: int, *, key: str) -> list[BaseException]:
-    """Record one failure for ``key`` from each of ``threads_n`` threads started together."""
+def hit_concurrently(threads_n: int, *, key: str) -> list[BaseException]:
+    """Count one request for ``key`` from each of ``threads_n`` threads started together."""
     start = threading.Barrier(threads_n, timeout=30)
     errors: list[BaseException] = []
 
-    def fail_once() -> None:
+    def hit_once() -> None:
         try:
             start.wait()
-            login_failure_record(keys=[key])
+            hit(key, limit=10_000)
         except BaseException as error:  # reported to the test thread
             errors.append(error)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=fail_once) for _ in range(threads_n)]
+    threads = [threading.Thread(target=hit_once) for _ in range(threads_n)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -102,24 +85,22 @@ def fail_concurrently(threads_n: int, *, key: str) -> list[BaseException]:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("existing", [False, True], ids=["first-failures", "running-window"])
-def test_login_failure_record_concurrent_failures_all_counted(existing: bool) -> None:
+@pytest.mark.parametrize("existing", [False, True], ids=["first-hits", "running-window"])
+def test_rate_limit_hit_concurrent_hits_all_counted(existing: bool) -> None:
     threads_n = 24
     if existing:
-        login_failure_record(keys=["user:target"])
-    assert fail_concurrently(threads_n, key="user:target") == []
-    assert failures("user:target") == threads_n + int(existing)
-    with pytest.raises(TooManyRequests):
-        login_throttle_check(keys=["user:target"])
+        hit("form:target")
+    assert hit_concurrently(threads_n, key="form:target") == []
+    assert count("form:target") == threads_n + int(existing)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_login_failure_record_concurrent_restart_of_expired_window_counts_all() -> None:
+def test_rate_limit_hit_concurrent_restart_of_expired_window_counts_all() -> None:
     threads_n = 16
-    login_failure_record(keys=["user:target"])
-    LoginFailureCounter.objects.filter(key="user:target").update(
-        failures=MAX_FAILURES, window_started_at=timezone.now() - timedelta(days=1)
+    hit("form:target")
+    LoginFailureCounter.objects.filter(key="form:target").update(
+        failures=LIMIT, window_started_at=timezone.now() - timedelta(days=1)
     )
-    assert fail_concurrently(threads_n, key="user:target") == []
-    assert failures("user:target") == threads_n
+    assert hit_concurrently(threads_n, key="form:target") == []
+    assert count("form:target") == threads_n
