@@ -12,11 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, read from pyproject.toml alone, so a code change reuses this layer.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the runtime lock alone (pinned, hash-checked: the versions CI
+# tested), so a code change reuses this layer.
+COPY requirements/base.lock.txt ./requirements/
+RUN pip install --require-hashes --no-deps -r requirements/base.lock.txt
 
 # The code runs from /app (PYTHONPATH), one copy, so web, workers and manage.py agree on
 # BASE_DIR; installing it into site-packages as well would give Celery a second copy.

@@ -51,14 +51,31 @@ help: ## List the targets
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALL_STAMP): pyproject.toml | $(PY)
+# Exactly the versions CI tested, each checked against its recorded sha256. `make lock`
+# re-resolves pyproject.toml's ranges into them: dev.lock.txt (the project with its dev
+# tools, for .venv) and base.lock.txt (runtime only, for the Docker image).
+LOCK := requirements/dev.lock.txt
+BASE_LOCK := requirements/base.lock.txt
+PIP_COMPILE_FLAGS := --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+PIP_TOOLS := pip-tools==7.6.2
+
+$(INSTALL_STAMP): pyproject.toml $(LOCK) | $(PY)
 	@# torch must come from the pinned CPU wheel, or pip pulls the newest CUDA build.
 	if grep -Eq '^\s*"torch\b' pyproject.toml; then $(PY) -m pip install "torch==2.13.0"; fi
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
 .PHONY: install
-install: $(INSTALL_STAMP) ## Create .venv and install the project with dev tools
+install: $(INSTALL_STAMP) ## Create .venv and install the locked dependency set with dev tools
+
+.PHONY: lock
+lock: | $(PY) ## Re-resolve pyproject.toml into requirements/*.lock.txt (pinned, with hashes)
+	$(PY) -m pip install -q "$(PIP_TOOLS)"
+	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) --extra dev -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) -o $(BASE_LOCK) pyproject.toml
 
 .PHONY: sysdeps
 sysdeps: ## Install missing system packages (redis-server, postgresql, chromium)

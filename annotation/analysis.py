@@ -13,9 +13,12 @@ the researcher's expected answer. Annotators are named by pseudonym only, in eve
 stored or returned.
 
 Results are kept in ``AgreementAnalysis`` (one row per project and filters) with a
-fingerprint of the labels they came from. ``analysis_get_or_refresh`` hands back a fresh
-result as it is, recomputes a stale one within the request when the project is small, and
-queues it for a worker otherwise (``tasks.agreement_analysis_task``).
+fingerprint of the labels they came from and their plots (``annotation.plots``), drawn when
+the result is computed. Reading never writes: ``analysis_get`` hands back what is stored,
+saying whether the labels changed since (stale). Only ``analysis_refresh`` (asked for by a
+researcher's POST) and ``analysis_compute`` (batch jobs, the demo) compute: a refresh
+recomputes a small analysis within its request and queues a large one for a worker
+(``tasks.agreement_analysis_task``), the previous result staying readable meanwhile.
 """
 
 import hashlib
@@ -25,7 +28,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -56,14 +59,10 @@ from annotation.models import (
     ItemDisagreement,
     Project,
 )
+from annotation.plots import analysis_figures_draw
 from annotation.schemas import LabelSchema
 from annotation.selectors import annotations_for_analysis
-from annotation.surveys import (
-    PREFER_NOT_TO_SAY,
-    PREFER_NOT_TO_SAY_LABEL,
-    Question,
-    parse_definition,
-)
+from annotation.surveys import PREFER_NOT_TO_SAY, Question, parse_definition
 from core.errors import ApplicationError, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -529,6 +528,8 @@ def _analysis_execute(analysis: AgreementAnalysis) -> AgreementAnalysis:
         # Taken before reading: labels arriving meanwhile make the result stale, not lost.
         fingerprint = analysis_label_state(project=analysis.project, filters=filters).fingerprint
         result = _compute(analysis, filters)
+        # Drawn here, once per result, so that pages only read them (and outside the lock).
+        figures = analysis_figures_draw(summary=result.summary, groups=result.groups)
         with transaction.atomic():
             locked = AgreementAnalysis.objects.select_for_update().get(pk=analysis.pk)
             ItemDisagreement.objects.filter(analysis=locked).delete()
@@ -539,6 +540,7 @@ def _analysis_execute(analysis: AgreementAnalysis) -> AgreementAnalysis:
             locked.summary = result.summary
             locked.annotators = result.annotators
             locked.groups = result.groups
+            locked.figures = figures
             locked.error = ""
             locked.computed_at = timezone.now()
             locked.full_clean()
@@ -587,42 +589,70 @@ def _enqueue(analysis_id: int) -> None:
     agreement_analysis_task.delay(analysis_id)
 
 
-def analysis_get_or_refresh(
+IN_PROGRESS = (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING)
+
+
+def _stored(*, project: Project, filters: dict[str, str]) -> QuerySet[AgreementAnalysis]:
+    return AgreementAnalysis.objects.filter(
+        project=project, filters_key=analysis_filters_key(filters)
+    )
+
+
+def _in_progress(analysis: AgreementAnalysis | None) -> TypeGuard[AgreementAnalysis]:
+    """Queued or running, and not abandoned: a worker (or a request) is on it."""
+    return analysis is not None and analysis.status in IN_PROGRESS and not _is_abandoned(analysis)
+
+
+def _claimable() -> Q:
+    """Rows nobody is computing: not queued or running, or abandoned while they were."""
+    abandoned_before = timezone.now() - timedelta(seconds=ANALYSIS_TIME_LIMIT_S)
+    return ~Q(status__in=IN_PROGRESS) | Q(updated_at__lt=abandoned_before)
+
+
+def analysis_refresh(
     *, project: Project, filters: Mapping[str, object], inline_limit: int | None = None
 ) -> AgreementAnalysis:
-    """The stored analysis for ``filters``, brought up to date if it is missing or stale.
+    """Bring the analysis for ``filters`` up to date because a researcher asked: the write
+    behind the refresh page and endpoint (POST). Reading never calls it.
 
-    Fresh (same fingerprint as the labels now): returned as is, done or failed. Queued or
-    running: returned as is, a worker is on it. Otherwise, with at most ``inline_limit``
-    labels (default ``settings.CHORUS_ANALYSIS_INLINE_LIMIT``) it is recomputed here;
-    with more it is marked pending, queued once this transaction commits, and returned
-    with its previous results (pages say it is being recomputed).
+    Queued or running: returned as is, someone is on it. Done from the labels as they are
+    now: returned as is. Otherwise (missing, stale, failed or abandoned) the row is claimed
+    by a conditional UPDATE, so that two requests at once compute it once; then, with at most
+    ``inline_limit`` labels (default ``settings.CHORUS_ANALYSIS_INLINE_LIMIT``), it is
+    recomputed here, and with more it is marked pending and queued once this transaction
+    commits, its previous results staying readable until the worker replaces them.
     """
     _single_choice_schema(project)
     clean = analysis_filters_clean(project=project, filters=filters)
     limit = settings.CHORUS_ANALYSIS_INLINE_LIMIT if inline_limit is None else inline_limit
-    analysis = AgreementAnalysis.objects.filter(
-        project=project, filters_key=analysis_filters_key(clean)
-    ).first()
-    in_progress = (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING)
-    if analysis is not None and analysis.status in in_progress and not _is_abandoned(analysis):
+    analysis = _stored(project=project, filters=clean).first()
+    if _in_progress(analysis):
         return analysis
     state = analysis_label_state(project=project, filters=clean)
     if (
         analysis is not None
-        and analysis.status not in in_progress
+        and analysis.status == AgreementAnalysis.Status.DONE
         and analysis.fingerprint == state.fingerprint
     ):
         return analysis
-    if state.count <= limit:
-        return _analysis_execute(analysis or _analysis_row(project=project, filters=clean))
-    with transaction.atomic():
-        analysis = analysis or _analysis_row(project=project, filters=clean)
-        AgreementAnalysis.objects.filter(pk=analysis.pk).update(
-            status=AgreementAnalysis.Status.PENDING, updated_at=timezone.now()
+    created = False
+    if analysis is None:
+        analysis, created = AgreementAnalysis.objects.get_or_create(
+            project=project, filters_key=analysis_filters_key(clean), defaults={"filters": clean}
         )
-        analysis_id = analysis.pk
-        transaction.on_commit(lambda: _enqueue(analysis_id))
+    inline = state.count <= limit
+    with transaction.atomic():
+        rows = AgreementAnalysis.objects.filter(pk=analysis.pk)
+        # A row this call created is pending by default and nobody else's yet.
+        claimed = (rows if created else rows.filter(_claimable())).update(
+            status=AgreementAnalysis.Status.RUNNING if inline else AgreementAnalysis.Status.PENDING,
+            updated_at=timezone.now(),
+        )
+        if claimed and not inline:
+            analysis_id = analysis.pk
+            transaction.on_commit(lambda: _enqueue(analysis_id))
+    if claimed and inline:
+        return _analysis_execute(analysis)
     analysis.refresh_from_db()
     return analysis
 
@@ -652,9 +682,57 @@ def analysis_run(*, analysis_id: int) -> AgreementAnalysis | None:
 # ---------------------------------------------------------------- reading results
 
 
-def analysis_categories(*, project: Project, analysis: AgreementAnalysis) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class AnalysisRead:
+    """What a reader is shown for one set of filters, as stored: nothing is computed for it.
+
+    ``analysis`` is ``None`` before the first computation. ``stale``: the labels changed
+    since the stored result was computed, or there is none; never said while a
+    recomputation is under way (``in_progress``).
+    """
+
+    filters: dict[str, str]
+    analysis: AgreementAnalysis | None
+    in_progress: bool
+    stale: bool
+
+    @property
+    def needs_refresh(self) -> bool:
+        """Worth a refresh: missing, stale, failed, or left running by a lost worker."""
+        return not self.in_progress and (
+            self.stale
+            or self.analysis is None
+            or self.analysis.status != AgreementAnalysis.Status.DONE
+        )
+
+
+def analysis_get(
+    *, project: Project, filters: Mapping[str, object], with_figures: bool = False
+) -> AnalysisRead:
+    """The stored analysis for ``filters`` and whether it is stale; reads only.
+
+    Raises ``ValidationFailed`` for bad filters or a schema that is not single-choice.
+    The stored plots are loaded only ``with_figures`` (they are most of the row's size).
+    A bounded number of queries whatever the project's size: the row, then, unless a
+    recomputation is under way, the label fingerprint's aggregates.
+    """
+    _single_choice_schema(project)
+    clean = analysis_filters_clean(project=project, filters=filters)
+    stored = _stored(project=project, filters=clean)
+    analysis = (stored if with_figures else stored.defer("figures")).first()
+    in_progress = _in_progress(analysis)
+    stale = not in_progress and (
+        analysis is None
+        or analysis.fingerprint != analysis_label_state(project=project, filters=clean).fingerprint
+    )
+    return AnalysisRead(filters=clean, analysis=analysis, in_progress=in_progress, stale=stale)
+
+
+def analysis_categories(
+    *, project: Project, analysis: AgreementAnalysis | None
+) -> list[dict[str, str]]:
     """The categories as analysed (value and label), or the schema's before a first result."""
-    stored = analysis.summary.get("categories") if analysis.summary else None
+    stored = analysis.summary.get("categories") if analysis and analysis.summary else None
     if isinstance(stored, list) and stored:
         return stored
     schema = LabelSchema.from_json(project.label_schema)
@@ -662,9 +740,10 @@ def analysis_categories(*, project: Project, analysis: AgreementAnalysis) -> lis
 
 
 def item_disagreement_list(
-    *, analysis: AgreementAnalysis, ordering: str | None = None
+    *, analysis: AgreementAnalysis | None, ordering: str | None = None
 ) -> QuerySet[ItemDisagreement]:
-    """The analysis's per-item rows, sorted by an allowlisted key (``-entropy`` by default).
+    """The analysis's per-item rows, sorted by an allowlisted key (``-entropy`` by default);
+    none before a first result.
 
     Anything but a key of ``ITEM_DISAGREEMENT_ORDERINGS`` is refused: it is never handed
     to ``order_by``, where a relation path could reach other tables.
@@ -676,6 +755,8 @@ def item_disagreement_list(
             code="invalid_ordering",
             extra={"allowed": list(ITEM_DISAGREEMENT_ORDERINGS)},
         )
+    if analysis is None:
+        return ItemDisagreement.objects.none()
     return (
         ItemDisagreement.objects.filter(analysis=analysis)
         .select_related("item")
@@ -684,7 +765,7 @@ def item_disagreement_list(
 
 
 def item_disagreement_table(
-    *, analysis: AgreementAnalysis, categories: list[str]
+    *, analysis: AgreementAnalysis | None, categories: list[str]
 ) -> tuple[list[str], Iterator[list[object]]]:
     """Header and rows for a CSV download: one row per item, soft label and Dawid-Skene
     posterior spread over one column per category."""
@@ -723,16 +804,17 @@ def item_disagreement_table(
 
 
 def analysis_group_result(
-    *, project: Project, analysis: AgreementAnalysis, question: str
+    *, project: Project, analysis: AgreementAnalysis | None, question: str
 ) -> dict[str, Any]:
     """The stored group comparison for one survey question; 404 for a key not in the survey.
 
-    Before a first result for the question it says ``pending``.
+    Reads only. Before a first result for the question it says ``pending``.
     """
     by_key = {q.key: q for q in parse_definition(project.survey)}
     if question not in by_key:
         raise NotFound("This project's survey has no such question.", code="unknown_question")
-    stored = analysis.groups.get(question) if isinstance(analysis.groups, dict) else None
+    groups = analysis.groups if analysis is not None else None
+    stored = groups.get(question) if isinstance(groups, dict) else None
     if isinstance(stored, dict):
         return stored
     found = by_key[question]
@@ -742,12 +824,3 @@ def analysis_group_result(
         "status": "pending",
         "message": "Not computed yet.",
     }
-
-
-def group_display_name(name: str) -> str:
-    """A group as people read it: the core's placeholders spelled out."""
-    if name == PREFER_NOT_TO_SAY:
-        return PREFER_NOT_TO_SAY_LABEL
-    if name == MISSING_GROUP:
-        return "No answer"
-    return name

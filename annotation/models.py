@@ -364,6 +364,10 @@ class AgreementAnalysis(TimeStampedModel):
     summary = models.JSONField(default=dict, blank=True)
     annotators = models.JSONField(default=list, blank=True)
     groups = models.JSONField(default=dict, blank=True)
+    # The plots of this result, drawn when it was computed so that pages only read them:
+    # {"entropy": svg, "groups": {question key: {"distribution": svg, "heatmap": svg}}},
+    # "" where there is nothing to plot. Only annotation.plots writes this SVG.
+    figures = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
 

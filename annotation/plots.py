@@ -10,10 +10,15 @@ numbers and from category and group names, which researchers write. matplotlib e
 every text it writes into SVG (``<``, ``>``, ``&`` and quotes), mathtext parsing is off (a
 ``$`` in a name stays a dollar sign), and text is kept as SVG text elements so that it
 stays readable and searchable. ``tests/annotation/test_plots.py`` proves the escaping.
+
+An analysis's plots are drawn once, when it is computed (``analysis_figures_draw``, called
+by ``annotation.analysis``), and stored with it in ``AgreementAnalysis.figures``; pages read
+them back with ``stored_svg``. That field is written by nothing else, so what it holds is
+SVG made here and may be marked safe again on the way out.
 """
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +26,8 @@ import matplotlib
 from django.utils.safestring import SafeString, mark_safe
 from matplotlib.figure import Figure
 
-from annotation.analysis import group_display_name
+from annotation.agreement import MISSING_GROUP
+from annotation.surveys import PREFER_NOT_TO_SAY, PREFER_NOT_TO_SAY_LABEL
 
 MAX_GROUPS_PLOTTED = 12
 MAX_LABEL_CHARS = 24
@@ -40,6 +46,15 @@ def _style() -> Iterator[None]:
         }
     ):
         yield
+
+
+def group_display_name(name: str) -> str:
+    """A group as people read it: the core's placeholders spelled out."""
+    if name == PREFER_NOT_TO_SAY:
+        return PREFER_NOT_TO_SAY_LABEL
+    if name == MISSING_GROUP:
+        return "No answer"
+    return name
 
 
 def _short(text: object) -> str:
@@ -142,3 +157,45 @@ def xrr_heatmap_svg(*, result: dict[str, Any]) -> SafeString:
                 axes.text(column, row, text, ha="center", va="center", fontsize=8, color=color)
         figure.colorbar(image, ax=axes, fraction=0.05, label="agreement (1 = perfect, 0 = chance)")
         return _svg(figure, f"Cross-group agreement by {result.get('key', '')}")
+
+
+def analysis_figures_draw(
+    *, summary: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Every plot of an analysis result, as stored in ``AgreementAnalysis.figures``.
+
+    ``{"entropy": svg, "groups": {question key: {"distribution": svg, "heatmap": svg}}}``:
+    the entropy histogram is "" without contested items, and only questions whose group
+    comparison is done have plots. Categories are the result's own (``summary["categories"]``,
+    what the page's legend shows), not the schema's at reading time.
+    """
+    categories = list(summary.get("categories") or [])
+    histogram = list(summary.get("entropy_histogram") or [])
+    return {
+        "entropy": str(entropy_histogram_svg(histogram=histogram)) if histogram else "",
+        "groups": {
+            key: {
+                "distribution": str(
+                    group_distribution_svg(result=dict(result), categories=categories)
+                ),
+                "heatmap": str(xrr_heatmap_svg(result=dict(result))),
+            }
+            for key, result in groups.items()
+            if result.get("status") == "done"
+        },
+    }
+
+
+def stored_svg(figures: object, *path: str) -> SafeString:
+    """The stored plot at ``path`` in ``AgreementAnalysis.figures``, ready for a template.
+
+    Marked safe again because only ``analysis_figures_draw`` fills that field (see the
+    module docstring); anything that is not an inline ``<svg>`` element (a missing plot, a
+    row stored before plots were) reads as "", which templates leave out.
+    """
+    found: object = figures
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
+    if isinstance(found, str) and found.startswith("<svg") and found.rstrip().endswith("</svg>"):
+        return mark_safe(found)  # noqa: S308 - SVG drawn by this module, see above
+    return SafeString("")

@@ -5,13 +5,23 @@ annotators see open projects (and ones they joined), their own assignments and l
 never anyone else's.
 """
 
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import (
@@ -139,6 +149,20 @@ def assignment_get_own(*, user: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+def assignment_current(*, project: Project, annotator: User) -> Assignment | None:
+    """The item this annotator holds right now (open, not expired), without claiming one."""
+    return (
+        Assignment.objects.filter(
+            project=project,
+            annotator=annotator,
+            status=Assignment.Status.OPEN,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("item")
+        .first()
+    )
+
+
 def assignment_list_own(*, user: User, project: Project) -> QuerySet[Assignment]:
     return Assignment.objects.filter(project=project, annotator=user).order_by("-created_at")
 
@@ -153,7 +177,18 @@ def enrolment_active_count(*, project: Project) -> int:
 
 
 def import_batch_list(*, project: Project) -> QuerySet[ImportBatch]:
-    return ImportBatch.objects.filter(project=project).order_by("-created_at")
+    return (
+        ImportBatch.objects.filter(project=project)
+        .select_related("created_by")
+        .order_by("-created_at")
+    )
+
+
+def _count_per(queryset: QuerySet[Any], *, outer: str) -> Coalesce:
+    """The number of rows of ``queryset``, correlated to the outer row through ``outer`` (a
+    field filtered on an ``OuterRef``), as a subquery: 0, not NULL, when there are none."""
+    counted = queryset.order_by().values(outer).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 @dataclass(frozen=True)
@@ -195,45 +230,74 @@ def project_progress(*, project: Project) -> ProjectProgress:
     Item and label counts are of regular items: control items (gold and attention checks)
     are never "complete" and their labels are not the dataset's; they are counted apart.
     """
-    k = project.annotations_per_item
+    return project_progress_for(projects=[project])[project.pk]
+
+
+def project_progress_for(*, projects: Sequence[Project]) -> dict[int, ProjectProgress]:
+    """``project_progress`` of each project, by id: four queries however many projects."""
+    ids = [project.pk for project in projects]
+    if not ids:
+        return {}
     # Taken-down items leave every count, and so do their labels.
-    regular = Q(item__control=ControlKind.NONE, item__tombstoned_at__isnull=True)
-    per_item = Counter(
-        Annotation.objects.filter(regular, project=project, withdrawn=False)
-        .values("item")
-        .annotate(n=Count("id"))
+    live_labels = Annotation.objects.filter(item=OuterRef("pk"), withdrawn=False)
+    histograms: dict[int, dict[int, int]] = defaultdict(dict)
+    for project_id, n_labels, n_items in (
+        Item.objects.filter(project__in=ids, control=ControlKind.NONE, tombstoned_at__isnull=True)
+        .annotate(n_labels=_count_per(live_labels, outer="item"))
+        .values_list("project", "n_labels")
+        .annotate(n_items=Count("pk"))
         .order_by()
-        .values_list("n", flat=True)
+    ):
+        histograms[project_id][n_labels] = n_items
+    control_items = dict(
+        Item.objects.filter(project__in=ids, tombstoned_at__isnull=True)
+        .exclude(control=ControlKind.NONE)
+        .values_list("project")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
-    items = Item.objects.filter(project=project, tombstoned_at__isnull=True).aggregate(
-        n_regular=Count("id", filter=Q(control=ControlKind.NONE)),
-        n_control=Count("id", filter=~Q(control=ControlKind.NONE)),
-    )
-    unlabeled = items["n_regular"] - sum(per_item.values())
-    histogram = dict(per_item)
-    if unlabeled:
-        histogram[0] = unlabeled
+    regular = Q(item__control=ControlKind.NONE)
     # Aliases must not be field names: a later filter would read the alias instead.
-    labels = Annotation.objects.filter(project=project, item__tombstoned_at__isnull=True).aggregate(
-        n_active=Count("id", filter=regular & Q(withdrawn=False)),
-        n_withdrawn=Count("id", filter=regular & Q(withdrawn=True)),
-        n_control=Count("id", filter=~Q(item__control=ControlKind.NONE) & Q(withdrawn=False)),
-    )
-    enrolments = Enrolment.objects.filter(project=project).aggregate(
-        active=Count("id", filter=Q(withdrawn_at__isnull=True)),
-        withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)),
-    )
-    return ProjectProgress(
-        items=sum(histogram.values()),
-        items_complete=sum(count for n, count in histogram.items() if n >= k),
-        labels=labels["n_active"],
-        labels_withdrawn=labels["n_withdrawn"],
-        annotators_active=enrolments["active"],
-        annotators_withdrawn=enrolments["withdrawn"],
-        labels_per_item=histogram,
-        control_items=items["n_control"],
-        control_labels=labels["n_control"],
-    )
+    labels = {
+        row["project"]: row
+        for row in Annotation.objects.filter(project__in=ids, item__tombstoned_at__isnull=True)
+        .values("project")
+        .annotate(
+            n_active=Count("pk", filter=regular & Q(withdrawn=False)),
+            n_withdrawn=Count("pk", filter=regular & Q(withdrawn=True)),
+            n_control=Count("pk", filter=~regular & Q(withdrawn=False)),
+        )
+        .order_by()
+    }
+    enrolments = {
+        row["project"]: row
+        for row in Enrolment.objects.filter(project__in=ids)
+        .values("project")
+        .annotate(
+            n_active=Count("pk", filter=Q(withdrawn_at__isnull=True)),
+            n_withdrawn=Count("pk", filter=Q(withdrawn_at__isnull=False)),
+        )
+        .order_by()
+    }
+    progress = {}
+    for project in projects:
+        histogram = histograms.get(project.pk, {})
+        project_labels = labels.get(project.pk, {})
+        project_enrolments = enrolments.get(project.pk, {})
+        progress[project.pk] = ProjectProgress(
+            items=sum(histogram.values()),
+            items_complete=sum(
+                count for n, count in histogram.items() if n >= project.annotations_per_item
+            ),
+            labels=project_labels.get("n_active", 0),
+            labels_withdrawn=project_labels.get("n_withdrawn", 0),
+            annotators_active=project_enrolments.get("n_active", 0),
+            annotators_withdrawn=project_enrolments.get("n_withdrawn", 0),
+            labels_per_item=histogram,
+            control_items=control_items.get(project.pk, 0),
+            control_labels=project_labels.get("n_control", 0),
+        )
+    return progress
 
 
 @dataclass(frozen=True)
@@ -251,25 +315,76 @@ def annotator_progress(*, project: Project, annotator: User) -> AnnotatorProgres
     handed out (and labeled and skipped count both kinds). Once no regular item is left
     no control item is given either, and ``remaining`` is 0.
     """
-    counts = Assignment.objects.filter(project=project, annotator=annotator).aggregate(
-        labeled=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
-        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
-    )
-    live = Item.objects.filter(project=project, tombstoned_at__isnull=True)
+    return annotator_progress_for(projects=[project], annotator=annotator)[project.pk]
+
+
+def annotator_progress_for(
+    *, projects: Sequence[Project], annotator: User
+) -> dict[int, AnnotatorProgress]:
+    """``annotator_progress`` in each project, by id: one query however many projects."""
+    own = Assignment.objects.filter(project=OuterRef("pk"), annotator=annotator)
+    live = Item.objects.filter(project=OuterRef("pk"), tombstoned_at__isnull=True)
+    # A regular item whose assignment expired may be given again...
     reusable = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
         status=Assignment.Status.EXPIRED
     )
-    regular = (
-        live.filter(control=ControlKind.NONE, slots_taken__lt=project.annotations_per_item)
-        .filter(~Exists(reusable))
-        .count()
-    )
-    if regular == 0:
-        return AnnotatorProgress(counts["labeled"], counts["skipped"], 0)
-    # A control item is shown to an annotator once at most, even after its assignment expired.
+    # ...a control item is shown to an annotator once at most, even after it expired.
     given = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    controls = live.exclude(control=ControlKind.NONE).filter(~Exists(given)).count()
-    return AnnotatorProgress(counts["labeled"], counts["skipped"], regular + controls)
+    rows = (
+        Project.objects.filter(pk__in=[project.pk for project in projects])
+        .annotate(
+            n_labeled=_count_per(own.filter(status=Assignment.Status.SUBMITTED), outer="project"),
+            n_skipped=_count_per(own.filter(status=Assignment.Status.SKIPPED), outer="project"),
+            n_regular_left=_count_per(
+                live.filter(
+                    control=ControlKind.NONE, slots_taken__lt=OuterRef("annotations_per_item")
+                ).filter(~Exists(reusable)),
+                outer="project",
+            ),
+            n_controls_left=_count_per(
+                live.exclude(control=ControlKind.NONE).filter(~Exists(given)), outer="project"
+            ),
+        )
+        .order_by()
+        .values_list("pk", "n_labeled", "n_skipped", "n_regular_left", "n_controls_left")
+    )
+    return {
+        project_id: AnnotatorProgress(
+            labeled, skipped, regular_left + controls_left if regular_left else 0
+        )
+        for project_id, labeled, skipped, regular_left, controls_left in rows
+    }
+
+
+@dataclass(frozen=True)
+class AnnotatorProjectRow:
+    """A project as an annotator's project list shows it: their enrolment and their own
+    progress, both ``None`` until they join."""
+
+    project: Project
+    enrolment: Enrolment | None
+    progress: AnnotatorProgress | None
+
+
+def annotator_project_rows(
+    *, annotator: User, projects: Iterable[Project]
+) -> list[AnnotatorProjectRow]:
+    """The annotator's enrolment (with its consent and project, for the re-consent check)
+    and progress in each project, in the given order: two queries however many projects,
+    one when they joined none of them."""
+    projects = list(projects)
+    enrolments = {
+        enrolment.project_id: enrolment
+        for enrolment in Enrolment.objects.filter(
+            annotator=annotator, project__in=[project.pk for project in projects]
+        ).select_related("project", "consent")
+    }
+    joined = [project for project in projects if project.pk in enrolments]
+    progress = annotator_progress_for(projects=joined, annotator=annotator) if joined else {}
+    return [
+        AnnotatorProjectRow(project, enrolments.get(project.pk), progress.get(project.pk))
+        for project in projects
+    ]
 
 
 # ---------------------------------------------------------------- quality control

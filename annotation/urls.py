@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("annotate/<int:project_id>/survey/", views.survey, name="annotate-survey"),
     path("annotate/<int:project_id>/label/", views.label, name="annotate-label"),
     path("annotate/<int:project_id>/skip/", views.skip, name="annotate-skip"),
+    path("annotate/<int:project_id>/next/", views.label_next, name="annotate-next"),
     path("annotate/<int:project_id>/withdraw/", views.withdraw, name="annotate-withdraw"),
     path("annotate/<int:project_id>/labels/", views.my_labels, name="annotate-my-labels"),
     path("annotate/labels/<int:annotation_id>/edit/", views.label_edit, name="annotate-label-edit"),
@@ -49,6 +50,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "research/projects/<int:project_id>/analysis/items/",
         views.analysis_items,
         name="research-analysis-items",
+    ),
+    # Recomputing it: a POST by the owner or staff (reading never recomputes)
+    path(
+        "research/projects/<int:project_id>/analysis/refresh/",
+        views.analysis_recompute,
+        name="research-analysis-refresh",
     ),
     path(
         "research/projects/<int:project_id>/controls/",

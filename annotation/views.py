@@ -18,13 +18,15 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.analysis import (
+    AnalysisRead,
     analysis_categories,
-    analysis_get_or_refresh,
+    analysis_get,
     analysis_group_result,
-    group_display_name,
+    analysis_refresh,
     item_disagreement_list,
 )
 from annotation.consent import (
@@ -52,12 +54,14 @@ from annotation.models import (
     Project,
     ProjectStatus,
 )
-from annotation.plots import entropy_histogram_svg, group_distribution_svg, xrr_heatmap_svg
+from annotation.plots import group_display_name, stored_svg
 from annotation.schemas import PRESETS
 from annotation.selectors import (
     annotation_get_own,
     annotation_list_for,
     annotator_progress,
+    annotator_project_rows,
+    assignment_current,
     assignment_get_own,
     enrolment_active_count,
     enrolment_get,
@@ -66,6 +70,7 @@ from annotation.selectors import (
     project_list_for,
     project_managed_by,
     project_progress,
+    project_progress_for,
     project_readable_by_staff_role,
 )
 from annotation.services import (
@@ -87,7 +92,7 @@ from annotation.surveys import parse_definition
 from core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from core.middleware import request_body_limit
 from core.models import Role, User
-from provenance.selectors import audit_action_list, audit_event_list
+from provenance.selectors import audit_action_list, audit_chain_checkpoint, audit_event_list
 from provenance.services import audit_chain_verify, consent_text_version
 
 P = ParamSpec("P")
@@ -182,21 +187,18 @@ def _active_enrolment(request: HttpRequest, project: Project) -> Enrolment | Htt
 @require_GET
 def annotator_home(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
-    rows = []
-    for project in project_list_for(user=user):
-        enrolment = enrolment_get(project=project, annotator=user)
-        progress = annotator_progress(project=project, annotator=user) if enrolment else None
-        total = progress.labeled + progress.remaining if progress else 0
-        rows.append(
-            {
-                "project": project,
-                "enrolment": enrolment,
-                "progress": progress,
-                "total": total,
-                "reconsent": enrolment is not None and enrolment_needs_reconsent(enrolment),
-            }
-        )
-    return render(request, "annotation/annotator_home.html", {"rows": rows})
+    page = Paginator(project_list_for(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "project": row.project,
+            "enrolment": row.enrolment,
+            "progress": row.progress,
+            "total": row.progress.labeled + row.progress.remaining if row.progress else 0,
+            "reconsent": row.enrolment is not None and enrolment_needs_reconsent(row.enrolment),
+        }
+        for row in annotator_project_rows(annotator=user, projects=page)
+    ]
+    return render(request, "annotation/annotator_home.html", {"page": page, "rows": rows})
 
 
 @annotator_required
@@ -295,9 +297,13 @@ def _label_page(
     form: LabelSubmitForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """Show the annotator's current item (claiming one if needed), or the all-done state."""
+    """Show the item the annotator holds, a button to get one, or the all-done state.
+
+    A read: items are claimed by the POSTs that lead here (``label_next``, a submitted
+    label, a skip), never by showing the page.
+    """
     user = current_user(request)
-    assignment = assignment_next(project=project, annotator=user)
+    assignment = assignment_current(project=project, annotator=user)
     progress = annotator_progress(project=project, annotator=user)
     schema = project_schema(project)
     context: dict[str, Any] = {
@@ -307,7 +313,15 @@ def _label_page(
         "progress": progress,
         "total": progress.labeled + progress.remaining + (1 if assignment else 0),
         "assignment": assignment,
+        "can_claim": assignment is None and progress.remaining > 0,
     }
+    if form is not None and (
+        assignment is None or form.data.get("assignment") != str(assignment.pk)
+    ):
+        # The rejected answer was for another item (or the last one): keep its messages,
+        # not its fields.
+        context["notices"] = [str(m) for errors in form.errors.values() for m in errors]
+        form = None
     if assignment is not None:
         fresh = LabelSubmitForm(
             schema=schema,
@@ -317,10 +331,6 @@ def _label_page(
                 "shown_at": int(time.time() * 1000),
             },
         )
-        if form is not None and form.data.get("assignment") != str(assignment.pk):
-            # The rejected answer was for another item: keep its messages, not its fields.
-            context["notices"] = [str(m) for errors in form.errors.values() for m in errors]
-            form = None
         item: Item = assignment.item
         context.update(
             {
@@ -368,7 +378,21 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             raise
         form.add_error(None, error.message)
         return _label_page(request, project, form=form, status=error.status_code)
-    messages.success(request, "Saved. Here is the next one.")
+    following = assignment_next(project=project, annotator=user)
+    messages.success(request, "Saved. Here is the next one." if following else "Saved.")
+    return redirect("annotate-label", project_id=project.pk)
+
+
+@annotator_required
+@require_POST
+def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Claim the next item (or keep the one held) and show it on the label page."""
+    user = current_user(request)
+    project = project_get_for(user=user, project_id=project_id)
+    enrolment = _active_enrolment(request, project)
+    if isinstance(enrolment, HttpResponse):
+        return enrolment
+    assignment_next(project=project, annotator=user)
     return redirect("annotate-label", project_id=project.pk)
 
 
@@ -384,6 +408,7 @@ def skip(request: HttpRequest, project_id: int) -> HttpResponse:
     if assignment.project_id != project.pk:
         raise NotFound("No such assignment.")
     assignment_skip(assignment=assignment, annotator=user)
+    assignment_next(project=project, annotator=user)
     messages.info(request, "Skipped. You will not see that item again.")
     return redirect("annotate-label", project_id=project.pk)
 
@@ -654,7 +679,8 @@ def auditor_projects(request: HttpRequest) -> HttpResponse:
     page = Paginator(project_list_for(user=current_user(request)), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    rows = [{"project": project, "progress": project_progress(project=project)} for project in page]
+    progress = project_progress_for(projects=list(page))
+    rows = [{"project": project, "progress": progress[project.pk]} for project in page]
     return render(request, "annotation/auditor_projects.html", {"page": page, "rows": rows})
 
 
@@ -667,12 +693,17 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     filters = {name: str(value) for name, value in cleaned.items() if value}
     events = audit_event_list(filters=filters, since=since, until=until)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Only the events after the checkpoint are checked unless a full check is asked for;
+    # either way the check only reads: the schedule and the command move the checkpoint.
+    full = request.GET.get("full") == "1"
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("full", None)  # paging on does not repeat a full check
     context = {
         "form": form,
         "page": page,
-        "chain": audit_chain_verify(),
+        "chain": audit_chain_verify(full=full),
+        "checkpoint": audit_chain_checkpoint(),
         "actions": audit_action_list(),
         "query": query.urlencode(),
     }
@@ -701,12 +732,30 @@ CATEGORY_COLORS = (
 )
 
 
-def _analysis_of(request: HttpRequest, project_id: int) -> tuple[Project, AgreementAnalysis]:
-    """Owner, auditors and staff (404 for anyone else); the analysis for the query's
-    filters, recomputed inline when stale and small, queued when large."""
+def _analysis_of(
+    request: HttpRequest, project_id: int, *, with_figures: bool = False
+) -> tuple[Project, AnalysisRead]:
+    """Owner, auditors and staff (404 for anyone else); the analysis stored for the query's
+    filters, as it is: reading never computes, a stale result says so (and its owner may
+    ask for a refresh, ``analysis_recompute``)."""
     project = project_readable_by_staff_role(user=current_user(request), project_id=project_id)
     filters = {name: request.GET.get(name, "") for name in ANALYSIS_FILTER_PARAMS}
-    return project, analysis_get_or_refresh(project=project, filters=filters)
+    return project, analysis_get(project=project, filters=filters, with_figures=with_figures)
+
+
+def _analysis_state(request: HttpRequest, project: Project, read: AnalysisRead) -> dict[str, Any]:
+    """What both analysis pages say about the result (``_analysis_status.html``)."""
+    can_manage = project.is_managed_by(current_user(request))
+    return {
+        "project": project,
+        "analysis": read.analysis,
+        "in_progress": read.in_progress,
+        "stale": read.stale,
+        "can_manage": can_manage,
+        "can_refresh": can_manage and read.needs_refresh,
+        "filters": read.filters,
+        "query": urlencode(read.filters),
+    }
 
 
 def _category_legend(categories: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -741,20 +790,19 @@ def _disagreement_rows(
     ]
 
 
-def _analysis_query(analysis: AgreementAnalysis) -> str:
-    return urlencode(analysis.filters) if isinstance(analysis.filters, dict) else ""
-
-
 @analysis_readers
 @require_GET
 def analysis_overview(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, analysis = _analysis_of(request, project_id)
-    summary = analysis.summary or {}
+    """A read: the stored result with the plots stored with it; nothing is computed or
+    drawn here (the plots were drawn when the result was computed)."""
+    project, read = _analysis_of(request, project_id, with_figures=True)
+    analysis = read.analysis
+    summary = (analysis.summary if analysis is not None else None) or {}
+    figures = analysis.figures if analysis is not None else {}
     legend = _category_legend(analysis_categories(project=project, analysis=analysis))
     sections = []
     for question in parse_definition(project.survey):
         result = analysis_group_result(project=project, analysis=analysis, question=question.key)
-        done = result.get("status") == "done"
         sections.append(
             {
                 "question": question,
@@ -771,34 +819,26 @@ def analysis_overview(request: HttpRequest, project_id: int) -> HttpResponse:
                     }
                     for pair in result.get("pairs", [])
                 ],
-                "distribution_svg": group_distribution_svg(result=result, categories=legend)
-                if done
-                else "",
-                "heatmap_svg": xrr_heatmap_svg(result=result) if done else "",
+                "distribution_svg": stored_svg(figures, "groups", question.key, "distribution"),
+                "heatmap_svg": stored_svg(figures, "groups", question.key, "heatmap"),
             }
         )
+    stored_annotators = analysis.annotators if analysis is not None else None
     annotators = sorted(
-        analysis.annotators if isinstance(analysis.annotators, list) else [],
+        stored_annotators if isinstance(stored_annotators, list) else [],
         key=lambda row: (-int(row.get("n_labels") or 0), str(row.get("pseudonym"))),
     )
     contested = item_disagreement_list(analysis=analysis, ordering="-entropy")
-    histogram = summary.get("entropy_histogram") or []
     context = {
-        "project": project,
-        "can_manage": project.is_managed_by(current_user(request)),
-        "analysis": analysis,
+        **_analysis_state(request, project, read),
         "summary": summary,
         "legend": legend,
-        "in_progress": analysis.status
-        in (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING),
-        "entropy_svg": entropy_histogram_svg(histogram=histogram) if histogram else "",
+        "entropy_svg": stored_svg(figures, "entropy"),
         "sections": sections,
         "contested": _disagreement_rows(contested[:CONTESTED_ITEMS_SHOWN], legend),
         "annotators": annotators[:ANNOTATORS_SHOWN],
         "annotators_total": len(annotators),
         "questions": parse_definition(project.survey),
-        "filters": analysis.filters,
-        "query": _analysis_query(analysis),
     }
     return render(request, "annotation/analysis.html", context)
 
@@ -806,20 +846,33 @@ def analysis_overview(request: HttpRequest, project_id: int) -> HttpResponse:
 @analysis_readers
 @require_GET
 def analysis_items(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, analysis = _analysis_of(request, project_id)
-    legend = _category_legend(analysis_categories(project=project, analysis=analysis))
-    page = Paginator(item_disagreement_list(analysis=analysis), PAGE_SIZE).get_page(
+    project, read = _analysis_of(request, project_id)
+    legend = _category_legend(analysis_categories(project=project, analysis=read.analysis))
+    page = Paginator(item_disagreement_list(analysis=read.analysis), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    query = _analysis_query(analysis)
     context = {
-        "project": project,
-        "analysis": analysis,
+        **_analysis_state(request, project, read),
         "legend": legend,
         "page": page,
         "rows": _disagreement_rows(page, legend),
-        "query": query,
-        "in_progress": analysis.status
-        in (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING),
     }
     return render(request, "annotation/analysis_items.html", context)
+
+
+@researcher_required
+@require_POST
+def analysis_recompute(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The owner's (or staff's) refresh of the analysis for the posted filters: recomputed
+    within this request when small, queued for a worker when large; then back to the page,
+    which only reads. Auditors are refused (``role_required``), other researchers get 404."""
+    project = project_managed_by(user=current_user(request), project_id=project_id)
+    filters = {name: request.POST.get(name, "") for name in ANALYSIS_FILTER_PARAMS}
+    analysis = analysis_refresh(project=project, filters=filters)
+    if analysis.status == AgreementAnalysis.Status.DONE:
+        messages.success(request, f"Analysis computed from {analysis.annotation_count} labels.")
+    elif analysis.status != AgreementAnalysis.Status.FAILED:  # the page shows a failure itself
+        messages.info(request, "Queued: a worker is recomputing the analysis.")
+    query = urlencode(analysis.filters) if isinstance(analysis.filters, dict) else ""
+    url = reverse("research-analysis", args=[project.pk])
+    return redirect(f"{url}?{query}" if query else url)

@@ -271,8 +271,8 @@ AXES_VERBOSE = False
 CHORUS_API_TOKEN_TTL_SECONDS = int(os.environ.get("CHORUS_API_TOKEN_TTL_SECONDS", str(7 * 86400)))
 # Takedown requests anyone may file: at most this many per client address and hour.
 CHORUS_TAKEDOWN_MAX_PER_HOUR = int(os.environ.get("CHORUS_TAKEDOWN_MAX_PER_HOUR", "20"))
-# Agreement analyses of up to this many labels are recomputed within the request that finds
-# them stale; larger ones are queued for a worker and the stale result is shown meanwhile.
+# Agreement analyses of up to this many labels are recomputed within the refresh POST that
+# asks for it; larger ones are queued for a worker and the stored result is shown meanwhile.
 CHORUS_ANALYSIS_INLINE_LIMIT = int(os.environ.get("CHORUS_ANALYSIS_INLINE_LIMIT", "20000"))
 
 # Security headers.
@@ -373,6 +373,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100"))
+# The audit page checks only the events after the checkpoint: moving it often keeps that
+# short, and the daily full check is what finds an edit to an event already passed.
+CELERY_BEAT_SCHEDULE = {
+    "audit-chain-checkpoint-advance": {
+        "task": "provenance.audit_chain_checkpoint_advance",
+        "schedule": 10 * 60,
+    },
+    "audit-chain-full-check": {
+        "task": "provenance.audit_chain_checkpoint_advance",
+        "schedule": 24 * 3600,
+        "kwargs": {"full": True},
+    },
+}
 
 LOGGING = {
     "version": 1,

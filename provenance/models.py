@@ -115,6 +115,29 @@ class AuditChainHead(models.Model):
         return f"audit chain head #{self.last_seq}"
 
 
+class AuditChainCheckpoint(models.Model):
+    """The single row recording how far the chain has been verified, and the last full check.
+
+    ``seq`` and ``hash`` name the last event a check found intact: later checks start after
+    it instead of at the first event. The row is kept apart from ``AuditChainHead`` so that
+    appends never wait on a verification, and only a check writes it. It vouches for a
+    prefix only while no full check has found that prefix broken: a failed full check takes
+    it back to the genesis (``seq`` 0).
+    """
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True, help_text="Empty at the genesis.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    full_check_at = models.DateTimeField(null=True, blank=True)
+    full_check_ok = models.BooleanField(null=True, blank=True)
+    full_check_events = models.BigIntegerField(default=0)
+    full_check_broken_seq = models.BigIntegerField(null=True, blank=True)
+    full_check_reason = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit chain verified through #{self.seq}"
+
+
 class AuditEvent(models.Model):
     """An append-only governance event; ``hash`` covers the fields and the previous hash."""
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from provenance.licenses import CATALOGUE_COLUMNS, CatalogueEntry, LicenseTable
-from provenance.models import AuditEvent, LicenseCatalogEntry, Tombstone
+from provenance.models import AuditChainCheckpoint, AuditEvent, LicenseCatalogEntry, Tombstone
 
 # Perceptual hashes (64-bit pHash) this close are taken as the same picture: a re-encoded,
 # resized or lightly edited copy typically differs in a few bits, unrelated pictures in ~32.
@@ -38,6 +38,11 @@ def audit_event_list(
 def audit_action_list() -> list[str]:
     """The distinct actions recorded so far, for the audit page's filter menu."""
     return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def audit_chain_checkpoint() -> AuditChainCheckpoint | None:
+    """How far the chain has been verified and the last full check; None before any check."""
+    return AuditChainCheckpoint.objects.filter(pk=1).first()
 
 
 def _phash_distance(a: str, b: str) -> int:

@@ -19,6 +19,7 @@ from core.errors import ValidationFailed
 from core.models import User
 from provenance.licenses import CATALOGUE_COLUMNS, seed_entries
 from provenance.models import (
+    AuditChainCheckpoint,
     AuditChainHead,
     AuditEvent,
     ConsentRecord,
@@ -208,36 +209,81 @@ def model_change_audit(
 
 @dataclass(frozen=True)
 class ChainReport:
+    """What one check of the chain found.
+
+    ``full`` says the check started at the first event; otherwise it started after event
+    ``checked_after_seq``, the checkpoint. On an intact chain ``last_seq`` and ``last_hash``
+    name its last event (0 and the genesis hash when it is empty): where the checkpoint
+    may move to.
+    """
+
     ok: bool
     events_checked: int
     first_broken_seq: int | None = None
     reason: str = ""
+    full: bool = True
+    checked_after_seq: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
 
 
-def audit_chain_verify(*, batch_size: int = 2000) -> ChainReport:
-    """Walk the chain in order and report the first broken link, if any."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+_CHAIN_FIELDS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_pseudonym",
+    "action",
+    "object_type",
+    "object_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+CHAIN_BATCH_SIZE = 2000
+
+
+def _chain_check(*, after_seq: int, after_hash: str, batch_size: int) -> ChainReport:
+    """Check the events after ``after_seq`` (whose hash is ``after_hash``) up to the head."""
+    full = after_seq == 0
+
+    def broken(seq: int, reason: str, checked: int = 0) -> ChainReport:
+        return ChainReport(
+            ok=False,
+            events_checked=checked,
+            first_broken_seq=seq,
+            reason=reason,
+            full=full,
+            checked_after_seq=after_seq,
+        )
+
+    # An event and the head's move to it commit together, so a head read after the newest
+    # event was seen has reached at least that event: one beyond it was never appended
+    # through the head. Events appended during the walk lie beyond the head read here and
+    # are left to the next check, rather than showing as a head that moved on.
+    newest = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
+    head_seq, head_hash = head if head is not None else (0, "")
+    if newest > head_seq:
+        return broken(head_seq + 1, f"event #{newest} is beyond the recorded end of the chain")
+    if head_seq < after_seq:
+        return broken(head_seq + 1, "the chain head is behind events already verified")
+    if not full:
+        anchor = AuditEvent.objects.filter(seq=after_seq).values_list("hash", flat=True).first()
+        if anchor != after_hash:
+            return broken(after_seq, "event is missing or no longer has its verified hash")
+    events = AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=head_seq)
+    expected_prev = after_hash
+    last_seq = after_seq
     checked = 0
-    last_seq = 0
-    queryset = AuditEvent.objects.order_by("seq").values_list(
-        "seq",
-        "created_at",
-        "actor_id",
-        "actor_pseudonym",
-        "action",
-        "object_type",
-        "object_id",
-        "payload",
-        "prev_hash",
-        "hash",
-    )
-    for row in queryset.iterator(chunk_size=batch_size):
+    rows = events.order_by("seq").values_list(*_CHAIN_FIELDS)
+    for row in rows.iterator(chunk_size=batch_size):
         seq, created_at, actor_id, pseudonym, action, otype, oid, payload, prev_hash, digest = row
-        if seq != expected_seq:
-            return ChainReport(False, checked, expected_seq, f"event #{expected_seq} is missing")
+        if seq != last_seq + 1:
+            return broken(last_seq + 1, f"event #{last_seq + 1} is missing", checked)
         if prev_hash != expected_prev:
-            return ChainReport(False, checked, seq, "previous-hash link does not match")
+            return broken(seq, "previous-hash link does not match", checked)
         recomputed = audit_event_hash(
             seq=seq,
             created_at=created_at,
@@ -250,17 +296,83 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainReport:
             prev_hash=prev_hash,
         )
         if recomputed != digest:
-            return ChainReport(False, checked, seq, "event content does not match its hash")
+            return broken(seq, "event content does not match its hash", checked)
         expected_prev = digest
-        expected_seq += 1
         last_seq = seq
         checked += 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (
-        head.last_seq != last_seq or (checked and head.last_hash != expected_prev)
-    ):
-        return ChainReport(False, checked, last_seq + 1, "events after the last one are missing")
-    return ChainReport(True, checked)
+    if head_seq != last_seq or (last_seq and head_hash != expected_prev):
+        return broken(last_seq + 1, "events after the last one are missing", checked)
+    return ChainReport(
+        ok=True,
+        events_checked=checked,
+        full=full,
+        checked_after_seq=after_seq,
+        last_seq=last_seq,
+        last_hash=expected_prev,
+    )
+
+
+def audit_chain_verify(*, full: bool = False, batch_size: int = CHAIN_BATCH_SIZE) -> ChainReport:
+    """Check the chain up to its recorded head and report the first broken link. Reads only.
+
+    Every event must carry the next sequence number, the previous event's hash as its
+    ``prev_hash`` and a ``hash`` recomputed from its own fields; the last one must be the
+    head's. By default the check starts after the checkpoint (``AuditChainCheckpoint``):
+    the first event after it must link to the checkpoint's hash, and the checkpoint's own
+    event must still carry that hash. With ``full``, or with no checkpoint yet, it starts
+    at the first event.
+
+    An incremental check cannot see a change at or before the checkpoint that leaves the
+    checkpoint's event's stored hash as it was: an edited, deleted or reordered old event
+    (with or without its hash recomputed) passes it. Only a full check finds those; it
+    runs on demand (``full=True``) and on a schedule (``audit_chain_checkpoint_advance``).
+    """
+    checkpoint = None if full else AuditChainCheckpoint.objects.filter(pk=1).first()
+    if checkpoint is None or checkpoint.seq == 0:
+        return _chain_check(after_seq=0, after_hash=GENESIS_HASH, batch_size=batch_size)
+    return _chain_check(after_seq=checkpoint.seq, after_hash=checkpoint.hash, batch_size=batch_size)
+
+
+def audit_chain_checkpoint_advance(*, full: bool = False) -> ChainReport:
+    """Check the chain as ``audit_chain_verify`` does and move the checkpoint to its end.
+
+    An intact chain moves the checkpoint to the last event checked. A check that started at
+    the first event (``full``, or a checkpoint still at the genesis) is also recorded as the
+    last full check; when it fails, the checkpoint goes back to the genesis, since it no
+    longer vouches for the events before it, so every later check walks the whole chain
+    and shows the break. A failed incremental check leaves the checkpoint where it was:
+    the break lies after it, where every later check finds it again.
+
+    Runs holding the checkpoint row's lock, so the schedule and the command never
+    interleave their writes; appends lock only the head and never wait on a check.
+    """
+    AuditChainCheckpoint.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        checkpoint = AuditChainCheckpoint.objects.select_for_update().get(pk=1)
+        if full or checkpoint.seq == 0:
+            after_seq, after_hash = 0, GENESIS_HASH
+        else:
+            after_seq, after_hash = checkpoint.seq, checkpoint.hash
+        report = _chain_check(
+            after_seq=after_seq, after_hash=after_hash, batch_size=CHAIN_BATCH_SIZE
+        )
+        now = timezone.now()
+        if report.ok:
+            checkpoint.seq = report.last_seq
+            checkpoint.hash = report.last_hash if report.last_seq else ""
+            checkpoint.verified_at = now
+        if report.full:
+            checkpoint.full_check_at = now
+            checkpoint.full_check_ok = report.ok
+            checkpoint.full_check_events = report.events_checked
+            checkpoint.full_check_broken_seq = report.first_broken_seq
+            checkpoint.full_check_reason = report.reason
+            if not report.ok:
+                checkpoint.seq, checkpoint.hash = 0, ""
+        if report.ok or report.full:
+            checkpoint.full_clean()
+            checkpoint.save()
+    return report
 
 
 def source_get_or_create(*, owner: User, name: str, url: str = "", creator: str = "") -> Source:

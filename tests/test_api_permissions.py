@@ -189,6 +189,12 @@ ENDPOINTS = {
         # Agreement analysis
         Endpoint("agreement", "get", lambda w: f"/api/v1/projects/{w.project.pk}/agreement/"),
         Endpoint(
+            "agreement_refresh",
+            "post",
+            lambda w: f"/api/v1/projects/{w.project.pk}/agreement/refresh/",
+            lambda w: {},
+        ),
+        Endpoint(
             "items_disagreement",
             "get",
             lambda w: f"/api/v1/projects/{w.project.pk}/items/disagreement/",
@@ -224,7 +230,7 @@ ANNOTATOR_ONLY = (
     "assignment_skip",
     "annotation_create",
 )
-OWNER_ONLY = ("project_patch", "project_transition", "imports_create")
+OWNER_ONLY = ("project_patch", "project_transition", "imports_create", "agreement_refresh")
 # Behind IsResearcherOrStaff: annotators are refused by role before any lookup.
 RESEARCHER_WRITES = ("takedown_decide", "item_subject_consent", "item_control")
 GOVERNANCE_READS = (

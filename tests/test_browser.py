@@ -24,6 +24,15 @@ PHONE_VIEWPORT = {"width": 390, "height": 844}
 KEYS_AND_VALUES = [("1", "hateful"), ("2", "offensive"), ("3", "neither")]
 
 
+def _sign_in(page, user) -> None:
+    """Sign in on the page as a person would; annotators land on their projects."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/annotate/")
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Chromium at {CHROMIUM}")
@@ -35,11 +44,7 @@ def test_browser_annotator_labels_three_items_with_keyboard(live_server, chromiu
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(annotator.username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/annotate/")
+        _sign_in(page, annotator)
 
         page.get_by_role("link", name="Read and join").click()
         page.wait_for_url(f"**/annotate/{project.pk}/consent/")
@@ -50,6 +55,8 @@ def test_browser_annotator_labels_three_items_with_keyboard(live_server, chromiu
         page.get_by_role("group", name="Your age group").get_by_label("25-34").check()
         page.get_by_role("group", name="Your gender").get_by_label("Prefer not to say").check()
         page.get_by_role("button", name="Save answers").click()
+        page.wait_for_url(f"**/annotate/{project.pk}/label/")
+        page.get_by_role("button", name="Start labeling").click()
         page.wait_for_url(f"**/annotate/{project.pk}/label/")
 
         expected: dict[int, str] = {}
@@ -98,11 +105,7 @@ def test_browser_annotator_after_pay_cut_sees_changes_and_consents_again(
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(annotator.username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/annotate/")
+        _sign_in(page, annotator)
         page.get_by_role("link", name="Review the changes").click()
         page.wait_for_url(f"**/annotate/{project.pk}/consent/")
 
@@ -116,6 +119,7 @@ def test_browser_annotator_after_pay_cut_sees_changes_and_consents_again(
         page.get_by_label("I consent to take part").check()
         page.get_by_role("button", name="I consent to the new terms").click()
         page.wait_for_url(f"**/annotate/{project.pk}/label/")
+        page.get_by_role("button", name="Start labeling").click()
         assert page.locator("#item-text").is_visible()
     finally:
         context.close()

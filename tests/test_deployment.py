@@ -9,18 +9,22 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from django.conf import settings
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from config import settings as settings_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_PATH = REPO_ROOT / "docker-compose.yml"
-APP_SERVICES = ("migrate", "web", "worker", "worker-gpu")
+APP_SERVICES = ("migrate", "web", "worker", "beat", "worker-gpu")
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +185,48 @@ def test_makefile_test_target_runs_checks_and_both_database_runs() -> None:
     for step in ("lint", "typecheck", "importlint", "migrations-check"):
         assert step in prerequisites
     assert prerequisites[-2:] == ["test-sqlite", "test-postgres"]
+
+
+def _locked(path: Path) -> dict[str, str]:
+    """name -> pinned version of a pip-compile lock, each entry with at least one hash."""
+    text = path.read_text().replace("\\\n", " ")
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement, *options = line.split()
+        assert any(option.startswith("--hash=sha256:") for option in options), requirement
+        name, version = requirement.split("==")
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def _declared(requirements: list[str]) -> dict[str, SpecifierSet]:
+    declared: dict[str, SpecifierSet] = {}
+    for raw in requirements:
+        requirement = Requirement(raw)
+        declared[canonicalize_name(requirement.name)] = requirement.specifier
+    return declared
+
+
+def test_lock_files_pin_every_declared_dependency_within_its_range() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _declared(project["dependencies"])
+    dev = _declared(project["optional-dependencies"]["dev"])
+    base_lock = _locked(REPO_ROOT / "requirements" / "base.lock.txt")
+    dev_lock = _locked(REPO_ROOT / "requirements" / "dev.lock.txt")
+
+    for name, specifier in runtime.items():
+        assert specifier.contains(base_lock[name], prereleases=True), (name, base_lock[name])
+        assert dev_lock[name] == base_lock[name], name
+    for name, specifier in dev.items():
+        assert specifier.contains(dev_lock[name], prereleases=True), (name, dev_lock[name])
+
+
+def test_installs_use_the_locks_with_hash_checking() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+    assert re.search(r"pip install --require-hashes --no-deps -r \$\(LOCK\)", makefile)
+    assert "LOCK := requirements/dev.lock.txt" in makefile
+    assert "pip install --require-hashes --no-deps -r requirements/base.lock.txt" in dockerfile

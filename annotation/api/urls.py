@@ -118,6 +118,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.ProjectAgreementApi.as_view(),
         name="api-project-agreement",
     ),
+    # Reading never recomputes: this POST does (owner and staff)
+    path(
+        "projects/<int:project_id>/agreement/refresh/",
+        views.ProjectAgreementRefreshApi.as_view(),
+        name="api-project-agreement-refresh",
+    ),
     path(
         "projects/<int:project_id>/items/disagreement/",
         views.ProjectItemDisagreementListApi.as_view(),

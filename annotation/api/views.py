@@ -31,9 +31,11 @@ from rest_framework.views import APIView
 from annotation import ingest, selectors, services
 from annotation.analysis import (
     ITEM_DISAGREEMENT_ORDERINGS,
+    AnalysisRead,
     analysis_categories,
-    analysis_get_or_refresh,
+    analysis_get,
     analysis_group_result,
+    analysis_refresh,
     item_disagreement_list,
     item_disagreement_table,
 )
@@ -58,7 +60,6 @@ from annotation.api.serializers import (
 )
 from annotation.consent import consent_changes, enrolment_needs_reconsent, project_consent_text
 from annotation.models import (
-    AgreementAnalysis,
     AssignmentStrategy,
     CompensationUnit,
     ControlKind,
@@ -857,38 +858,88 @@ class AnnotationDetailApi(BaseApi):
 # ---------------------------------------------------------------- agreement analysis
 
 
-def _analysis_for(request: Request, project_id: int) -> tuple[Project, AgreementAnalysis]:
-    """The project (owner, auditors, staff; 404 otherwise) and its analysis for the query's
-    filters, brought up to date (inline, or queued when large)."""
+# The status of an analysis nobody has computed yet for these filters (no row is stored).
+NOT_COMPUTED = "not_computed"
+
+
+def _analysis_for(request: Request, project_id: int) -> tuple[Project, AnalysisRead]:
+    """The project (owner, auditors, staff; 404 otherwise) and the analysis stored for the
+    query's filters, as it is: a GET never computes (``ProjectAgreementRefreshApi`` does)."""
     project = selectors.project_readable_by_staff_role(
         user=request_user(request), project_id=project_id
     )
     filters = AnalysisFilterSerializer(data=request.query_params)
     filters.is_valid(raise_exception=True)
-    analysis = analysis_get_or_refresh(project=project, filters=filters.validated_data)
-    return project, analysis
+    return project, analysis_get(project=project, filters=filters.validated_data)
+
+
+def _agreement_data(read: AnalysisRead) -> dict[str, Any]:
+    analysis = read.analysis
+    return {
+        "status": analysis.status if analysis is not None else NOT_COMPUTED,
+        "computed_at": analysis.computed_at if analysis is not None else None,
+        "annotation_count": analysis.annotation_count if analysis is not None else 0,
+        "filters": read.filters,
+        "error": analysis.error if analysis is not None else "",
+        "summary": (analysis.summary if analysis is not None else None) or None,
+        "stale": read.stale,
+    }
 
 
 class ProjectAgreementApi(BaseApi):
     """Agreement summary of a project's labels: Krippendorff's alpha, percent agreement,
-    Fleiss' kappa, Dawid-Skene fit, label entropy (owner, auditors, staff)."""
+    Fleiss' kappa, Dawid-Skene fit, label entropy (owner, auditors, staff). The stored
+    result, stale or not: ``stale`` says whether the labels changed since."""
+
+    @extend_schema_serializer(component_name="AgreementAnalysisState")
+    class OutputSerializer(AgreementAnalysisSerializer):
+        status = serializers.CharField(
+            help_text="not_computed (nothing stored for these filters yet), pending, running, "
+            "done or failed."
+        )
+        stale = serializers.BooleanField(
+            help_text="The labels changed since this result was computed, or there is none; "
+            "false while it is being recomputed. POST .../agreement/refresh/ recomputes it."
+        )
 
     @extend_schema(
         operation_id="projects_agreement",
         parameters=[AnalysisFilterSerializer],
-        responses={200: AgreementAnalysisSerializer, **error_responses(400, *READ_ERRORS)},
+        responses={200: OutputSerializer, **error_responses(400, *READ_ERRORS)},
     )
     def get(self, request: Request, project_id: int) -> Response:
-        _, analysis = _analysis_for(request, project_id)
-        data = {
-            "status": analysis.status,
-            "computed_at": analysis.computed_at,
-            "annotation_count": analysis.annotation_count,
-            "filters": analysis.filters,
-            "error": analysis.error,
-            "summary": analysis.summary or None,
-        }
-        return Response(AgreementAnalysisSerializer(data).data)
+        _, read = _analysis_for(request, project_id)
+        return Response(self.OutputSerializer(_agreement_data(read)).data)
+
+
+class ProjectAgreementRefreshApi(BaseApi):
+    """Recompute the agreement analysis for the given filters (owner or staff): within the
+    request when it has at most ``CHORUS_ANALYSIS_INLINE_LIMIT`` labels (200), otherwise
+    queued for a worker (202, status pending; poll the GET). A fresh result is left as is."""
+
+    @extend_schema_serializer(component_name="AgreementRefreshRequest")
+    class InputSerializer(AnalysisFilterSerializer):
+        pass
+
+    @extend_schema(
+        operation_id="projects_agreement_refresh",
+        request=InputSerializer,
+        responses={
+            200: ProjectAgreementApi.OutputSerializer,
+            202: ProjectAgreementApi.OutputSerializer,
+            **error_responses(400, *READ_ERRORS, 413, 415),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_managed_by(user=request_user(request), project_id=project_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        analysis_refresh(project=project, filters=serializer.validated_data)
+        read = analysis_get(project=project, filters=serializer.validated_data)
+        return Response(
+            ProjectAgreementApi.OutputSerializer(_agreement_data(read)).data,
+            status=status.HTTP_202_ACCEPTED if read.in_progress else status.HTTP_200_OK,
+        )
 
 
 def _json_errors(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
@@ -922,7 +973,8 @@ class ProjectItemDisagreementListApi(CsvDownloadMixin, BaseApi):
         },
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project, analysis = _analysis_for(request, project_id)
+        project, read = _analysis_for(request, project_id)
+        analysis = read.analysis
         ordering = request.query_params.get("ordering") or None
         if request.accepted_renderer.format == "csv":
             categories = [
@@ -950,8 +1002,9 @@ class ProjectAnnotatorAgreementApi(BaseApi):
         },
     )
     def get(self, request: Request, project_id: int) -> Response:
-        _, analysis = _analysis_for(request, project_id)
-        rows = analysis.annotators if isinstance(analysis.annotators, list) else []
+        _, read = _analysis_for(request, project_id)
+        stored = read.analysis.annotators if read.analysis is not None else None
+        rows = stored if isinstance(stored, list) else []
         paginator = Pagination()
         # DRF's paginator slices any sequence; its stubs only name querysets.
         page: list[dict[str, Any]] | None = paginator.paginate_queryset(
@@ -972,11 +1025,12 @@ class ProjectGroupDisagreementApi(BaseApi):
         responses={200: GroupDisagreementSerializer, **error_responses(400, *READ_ERRORS)},
     )
     def get(self, request: Request, project_id: int, question: str) -> Response:
-        project, analysis = _analysis_for(request, project_id)
+        project, read = _analysis_for(request, project_id)
+        analysis = read.analysis
         result = analysis_group_result(project=project, analysis=analysis, question=question)
         data = {
             **result,
-            "analysis_status": analysis.status,
-            "computed_at": analysis.computed_at,
+            "analysis_status": analysis.status if analysis is not None else NOT_COMPUTED,
+            "computed_at": analysis.computed_at if analysis is not None else None,
         }
         return Response(GroupDisagreementSerializer(data).data)

@@ -29,8 +29,24 @@ class AuditEventSerializer(serializers.Serializer[Any]):
         return event.object_id
 
 
+class LastFullCheckSerializer(serializers.Serializer[Any]):
+    """The last full check recorded by the schedule or the command (``AuditChainCheckpoint``)."""
+
+    at = serializers.DateTimeField(source="full_check_at")
+    ok = serializers.BooleanField(source="full_check_ok")
+    events_checked = serializers.IntegerField(source="full_check_events")
+    first_broken_seq = serializers.IntegerField(source="full_check_broken_seq", allow_null=True)
+    reason = serializers.CharField(source="full_check_reason", allow_blank=True)
+
+
 class ChainReportSerializer(serializers.Serializer[Any]):
+    """This request's check (``full``: from the first event; otherwise the events after
+    ``checked_after_seq``, the checkpoint) and the last recorded full check, if any."""
+
     ok = serializers.BooleanField()
     events_checked = serializers.IntegerField()
     first_broken_seq = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
+    full = serializers.BooleanField()
+    checked_after_seq = serializers.IntegerField()
+    last_full_check = LastFullCheckSerializer(allow_null=True)

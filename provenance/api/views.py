@@ -1,5 +1,6 @@
 """Read-only governance endpoints for auditors and staff: the audit log and its chain check."""
 
+from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -48,12 +49,34 @@ class AuditEventListApi(APIView):
 
 
 class AuditChainVerifyApi(APIView):
+    """Check the chain, reading only: by default the events after the checkpoint, with
+    ``full`` every event from the first. Neither moves the checkpoint or records a full
+    check; the schedule and ``manage.py verify_audit_chain`` do."""
+
     permission_classes = [IsAuthenticated, DenyAuditorWrites, IsAuditorOrStaff]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        full = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         operation_id="audit_verify",
-        responses={200: ChainReportSerializer, **error_responses(401, 403)},
+        parameters=[
+            OpenApiParameter(
+                "full",
+                bool,
+                description="Check every event from the first, not only those after the "
+                "checkpoint: the only check that finds an edit to an event already verified.",
+            )
+        ],
+        responses={200: ChainReportSerializer, **error_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
-        report = services.audit_chain_verify()
-        return Response(ChainReportSerializer(report).data)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        report = services.audit_chain_verify(full=params.validated_data["full"])
+        checkpoint = selectors.audit_chain_checkpoint()
+        last_full_check = (
+            checkpoint if checkpoint is not None and checkpoint.full_check_at else None
+        )
+        data = {**asdict(report), "last_full_check": last_full_check}
+        return Response(ChainReportSerializer(data).data)

@@ -12,8 +12,9 @@ from annotation.analysis import (
     analysis_compute,
     analysis_filters_clean,
     analysis_filters_key,
-    analysis_get_or_refresh,
+    analysis_get,
     analysis_group_result,
+    analysis_refresh,
     analysis_run,
     item_disagreement_list,
     item_disagreement_table,
@@ -296,65 +297,162 @@ def test_analysis_filters_clean_canonical_and_refuses_bad_input(labelled):
             analysis_filters_clean(project=project, filters=bad)
 
 
-def test_analysis_get_or_refresh_fresh_not_recomputed(labelled, compute_calls):
-    first = analysis_get_or_refresh(project=labelled.project, filters={})
-    second = analysis_get_or_refresh(project=labelled.project, filters={})
+def _stored_rows() -> list[tuple]:
+    """Every analysis row and per-item row as stored, to prove that a read wrote nothing."""
+    return [
+        *AgreementAnalysis.objects.order_by("pk").values_list(
+            "pk", "status", "fingerprint", "updated_at", "computed_at", "summary", "figures"
+        ),
+        *ItemDisagreement.objects.order_by("pk").values_list("pk", "analysis_id", "entropy"),
+    ]
+
+
+def test_analysis_compute_stores_figures_for_entropy_and_done_groups(labelled):
+    analysis = analysis_compute(project=labelled.project, filters={})
+
+    figures = AgreementAnalysis.objects.get(pk=analysis.pk).figures
+    assert figures["entropy"].startswith("<svg")
+    # Only the question whose comparison is done has plots; the skipped ones have none.
+    assert set(figures["groups"]) == {"age_group"}
+    for kind in ("distribution", "heatmap"):
+        svg = figures["groups"]["age_group"][kind]
+        assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+        assert "Prefer not to say" in svg
+
+
+def test_analysis_get_before_first_computation_stale_none_and_nothing_stored(labelled):
+    read = analysis_get(project=labelled.project, filters={})
+
+    assert read.analysis is None
+    assert read.stale and read.needs_refresh and not read.in_progress
+    assert not AgreementAnalysis.objects.exists()
+
+
+def test_analysis_get_fresh_not_stale_in_few_queries(labelled, django_assert_max_num_queries):
+    analysis_compute(project=labelled.project, filters={})
+
+    with django_assert_max_num_queries(3):
+        read = analysis_get(project=labelled.project, filters={})
+
+    assert read.analysis is not None and not read.stale and not read.needs_refresh
+
+
+def test_analysis_get_stale_returned_as_stored_nothing_written(labelled, compute_calls):
+    first = analysis_compute(project=labelled.project, filters={})
+    annotator = labelled.annotators[1]
+    annotation = Annotation.objects.filter(annotator=annotator).order_by("pk")[0]
+    other_value = next(value for value in HATE if value != annotation.value)
+    annotation_update(
+        annotation=annotation, annotator=annotator, value=other_value, confidence=None
+    )
+    before = _stored_rows()
+
+    read = analysis_get(project=labelled.project, filters={}, with_figures=True)
+
+    assert _stored_rows() == before
+    assert compute_calls == [first.pk]
+    assert read.stale and read.needs_refresh
+    assert read.analysis is not None
+    assert read.analysis.summary == first.summary
+    assert read.analysis.computed_at == first.computed_at
+
+
+def test_analysis_get_edit_withdrawal_or_survey_change_makes_stale(labelled):
+    analysis_compute(project=labelled.project, filters={})
+    annotator = labelled.annotators[1]
+    annotation = Annotation.objects.filter(annotator=annotator).order_by("pk")[0]
+    enrolment = Enrolment.objects.get(project=labelled.project, annotator=annotator)
+    other_value = next(value for value in HATE if value != annotation.value)
+    changes = [
+        lambda: annotation_update(
+            annotation=annotation, annotator=annotator, value=other_value, confidence=None
+        ),
+        lambda: enrolment_survey_submit(enrolment=enrolment, answers={"age_group": "55+"}),
+        lambda: enrolment_withdraw(enrolment=enrolment, actor=annotator),
+    ]
+
+    for change in changes:
+        change()
+        assert analysis_get(project=labelled.project, filters={}).stale
+        analysis_refresh(project=labelled.project, filters={})
+        assert not analysis_get(project=labelled.project, filters={}).stale
+
+    refreshed = analysis_get(project=labelled.project, filters={}).analysis
+    assert refreshed is not None and refreshed.summary["n_annotators"] == 3
+
+
+def test_analysis_get_queued_in_progress_not_stale_and_no_refresh_offered(
+    labelled, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        analysis_refresh(project=labelled.project, filters={}, inline_limit=10)
+
+    read = analysis_get(project=labelled.project, filters={})
+
+    assert read.in_progress and not read.stale and not read.needs_refresh
+
+
+def test_analysis_refresh_fresh_not_recomputed(labelled, compute_calls):
+    first = analysis_refresh(project=labelled.project, filters={})
+    second = analysis_refresh(project=labelled.project, filters={})
 
     assert compute_calls == [first.pk]
     assert second.pk == first.pk
     assert second.status == AgreementAnalysis.Status.DONE
 
 
-def test_analysis_get_or_refresh_fresh_costs_few_queries(labelled, django_assert_max_num_queries):
-    analysis_get_or_refresh(project=labelled.project, filters={})
-
-    with django_assert_max_num_queries(3):
-        analysis_get_or_refresh(project=labelled.project, filters={})
-
-
-def test_analysis_get_or_refresh_new_labels_stale_recomputed(compute_calls):
+def test_analysis_refresh_new_labels_stale_recomputed(compute_calls):
     data = make_labelled_project(n_items=4, n_annotators=3, k=4)
-    first = analysis_get_or_refresh(project=data.project, filters={})
+    first = analysis_refresh(project=data.project, filters={})
     newcomer = make_enrolled_annotator(data.project)
     label_everything(data.project, [newcomer], lambda a, i: "hateful")
 
-    refreshed = analysis_get_or_refresh(project=data.project, filters={})
+    refreshed = analysis_refresh(project=data.project, filters={})
 
     assert len(compute_calls) == 2
     assert refreshed.summary["n_labels"] == first.summary["n_labels"] + 4
     assert refreshed.fingerprint != first.fingerprint
 
 
-def test_analysis_get_or_refresh_edit_withdrawal_or_survey_change_makes_stale(
-    labelled, compute_calls
-):
-    analysis_get_or_refresh(project=labelled.project, filters={})
-    annotator = labelled.annotators[1]
-    annotation = Annotation.objects.filter(annotator=annotator).order_by("pk")[0]
-
-    other_value = next(value for value in HATE if value != annotation.value)
-    annotation_update(
-        annotation=annotation, annotator=annotator, value=other_value, confidence=None
-    )
-    analysis_get_or_refresh(project=labelled.project, filters={})
+def test_analysis_refresh_stale_stores_new_figures(labelled):
+    first = analysis_compute(project=labelled.project, filters={})
+    assert "55+" not in first.figures["groups"]["age_group"]["distribution"]
+    annotator = labelled.annotators[3]  # answered "prefer not to say"
     enrolment = Enrolment.objects.get(project=labelled.project, annotator=annotator)
     enrolment_survey_submit(enrolment=enrolment, answers={"age_group": "55+"})
-    analysis_get_or_refresh(project=labelled.project, filters={})
-    enrolment_withdraw(enrolment=enrolment, actor=annotator)
-    refreshed = analysis_get_or_refresh(project=labelled.project, filters={})
 
-    assert len(compute_calls) == 4
-    assert refreshed.summary["n_annotators"] == 3
+    analysis_refresh(project=labelled.project, filters={})
+
+    figures = AgreementAnalysis.objects.get(pk=first.pk).figures
+    assert "55+" in figures["groups"]["age_group"]["distribution"]
+    assert "55+" in figures["groups"]["age_group"]["heatmap"]
+    assert figures["entropy"].startswith("<svg")
 
 
-def test_analysis_get_or_refresh_large_marks_pending_and_enqueues_on_commit(
+def test_analysis_refresh_failed_result_retried(labelled, compute_calls, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("labels are odd")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(analysis_module, "krippendorff_alpha", broken)
+        failed = analysis_refresh(project=labelled.project, filters={})
+    assert failed.status == AgreementAnalysis.Status.FAILED
+
+    retried = analysis_refresh(project=labelled.project, filters={})
+
+    assert retried.status == AgreementAnalysis.Status.DONE
+    assert len(compute_calls) == 2
+
+
+def test_analysis_refresh_large_marks_pending_and_enqueues_on_commit(
     labelled, compute_calls, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued: list[int] = []
     monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        analysis = analysis_get_or_refresh(project=labelled.project, filters={}, inline_limit=10)
+        analysis = analysis_refresh(project=labelled.project, filters={}, inline_limit=10)
 
     assert analysis.status == AgreementAnalysis.Status.PENDING
     assert len(callbacks) == 1
@@ -362,31 +460,55 @@ def test_analysis_get_or_refresh_large_marks_pending_and_enqueues_on_commit(
     assert compute_calls == []
     # Asked again while queued: no second task, no inline computation.
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        again = analysis_get_or_refresh(project=labelled.project, filters={}, inline_limit=10)
+        again = analysis_refresh(project=labelled.project, filters={}, inline_limit=10)
     assert again.status == AgreementAnalysis.Status.PENDING
     assert callbacks == []
 
 
-def test_analysis_get_or_refresh_large_task_runs_in_process_without_broker(
+def test_analysis_refresh_row_claimed_elsewhere_meanwhile_not_computed_twice(
+    labelled, compute_calls, monkeypatch
+):
+    """Two refreshes at once: the one that loses the conditional UPDATE computes nothing."""
+    stale = analysis_compute(project=labelled.project, filters={})
+    AgreementAnalysis.objects.filter(pk=stale.pk).update(fingerprint="")
+    original = analysis_module.analysis_label_state
+
+    def claimed_by_another_request(**kwargs):
+        AgreementAnalysis.objects.filter(pk=stale.pk).update(
+            status=AgreementAnalysis.Status.RUNNING, updated_at=timezone.now()
+        )
+        return original(**kwargs)
+
+    monkeypatch.setattr(analysis_module, "analysis_label_state", claimed_by_another_request)
+
+    returned = analysis_refresh(project=labelled.project, filters={})
+
+    assert returned.status == AgreementAnalysis.Status.RUNNING
+    assert compute_calls == [stale.pk]
+
+
+def test_analysis_refresh_large_task_runs_in_process_without_broker(
     labelled, django_capture_on_commit_callbacks, settings
 ):
     settings.CHORUS_ANALYSIS_INLINE_LIMIT = 10
 
     with django_capture_on_commit_callbacks(execute=True):
-        analysis_get_or_refresh(project=labelled.project, filters={})
+        analysis_refresh(project=labelled.project, filters={})
 
     stored = AgreementAnalysis.objects.get(project=labelled.project)
     assert stored.status == AgreementAnalysis.Status.DONE
     assert stored.summary["n_labels"] == 24
+    assert stored.figures["entropy"].startswith("<svg")
 
 
-def test_analysis_get_or_refresh_abandoned_running_recomputed(labelled, compute_calls):
+def test_analysis_refresh_abandoned_running_recomputed(labelled, compute_calls):
     analysis = analysis_compute(project=labelled.project, filters={})
     AgreementAnalysis.objects.filter(pk=analysis.pk).update(
         status=AgreementAnalysis.Status.RUNNING, updated_at=timezone.now() - timedelta(hours=2)
     )
+    assert analysis_get(project=labelled.project, filters={}).needs_refresh
 
-    refreshed = analysis_get_or_refresh(project=labelled.project, filters={})
+    refreshed = analysis_refresh(project=labelled.project, filters={})
 
     assert refreshed.status == AgreementAnalysis.Status.DONE
     assert len(compute_calls) == 2

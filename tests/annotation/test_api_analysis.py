@@ -1,4 +1,5 @@
-"""API: agreement summary, per-item disagreement (JSON and CSV), annotators, groups."""
+"""API: agreement summary, per-item disagreement (JSON and CSV), annotators, groups, and
+the refresh POST (reading never computes)."""
 
 import csv
 import io
@@ -7,8 +8,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.analysis import analysis_compute
-from annotation.models import AgreementAnalysis, Item
+from annotation.models import AgreementAnalysis, Item, ItemDisagreement
 from annotation.services import annotation_update
+from annotation.tasks import agreement_analysis_task
 from core.models import Role, User
 from tests.annotation.analysis_data import HATE, make_labelled_project
 from tests.factories import make_user
@@ -38,12 +40,42 @@ def labelled():
     return make_labelled_project()
 
 
-def test_agreement_owner_gets_summary_status_and_count(labelled):
-    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["agreement"])
+@pytest.fixture
+def computed(labelled):
+    """The labelled project with its analysis computed (as its owner's refresh would)."""
+    analysis_compute(project=labelled.project, filters={})
+    return labelled
+
+
+def refresh_url(project_id: int) -> str:
+    return f"/api/v1/projects/{project_id}/agreement/refresh/"
+
+
+def stored_rows() -> list[tuple]:
+    """Every analysis row and per-item row as stored, to prove that a GET wrote nothing."""
+    return [
+        *AgreementAnalysis.objects.order_by("pk").values_list(
+            "pk", "status", "fingerprint", "updated_at", "computed_at", "summary", "figures"
+        ),
+        *ItemDisagreement.objects.order_by("pk").values_list("pk", "analysis_id", "entropy"),
+    ]
+
+
+def make_stale(data) -> None:
+    annotator = data.annotators[0]
+    annotation = annotator.annotations.order_by("pk").first()
+    annotation_update(
+        annotation=annotation, annotator=annotator, value=annotation.value, confidence=2
+    )
+
+
+def test_agreement_owner_gets_summary_status_and_count(computed):
+    response = client_for(computed.project.owner).get(urls(computed.project.pk)["agreement"])
 
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["status"] == "done"
+    assert body["stale"] is False
     assert body["annotation_count"] == 24
     assert body["computed_at"]
     assert body["filters"] == {}
@@ -53,6 +85,9 @@ def test_agreement_owner_gets_summary_status_and_count(labelled):
 
 
 def test_agreement_filters_from_query_and_bad_filter_400_error_shape(labelled):
+    analysis_compute(
+        project=labelled.project, filters={"question": "age_group", "since": "2000-01-01"}
+    )
     client = client_for(labelled.project.owner)
     url = urls(labelled.project.pk)["agreement"]
 
@@ -97,22 +132,21 @@ def test_analysis_endpoints_auditor_and_staff_read(labelled):
             assert client_for(user).get(url).status_code == 200, url
 
 
-def test_analysis_endpoints_name_annotators_by_pseudonym_only(labelled):
-    client = client_for(labelled.project.owner)
-    bodies = "".join(client.get(url).content.decode() for url in urls(labelled.project.pk).values())
+def test_analysis_endpoints_name_annotators_by_pseudonym_only(computed):
+    client = client_for(computed.project.owner)
+    bodies = "".join(client.get(url).content.decode() for url in urls(computed.project.pk).values())
 
-    for annotator in labelled.annotators:
+    for annotator in computed.annotators:
         assert annotator.username not in bodies
         assert annotator.email not in bodies
-    assert labelled.annotators[0].pseudonym in bodies
+    assert computed.annotators[0].pseudonym in bodies
 
 
 def test_item_disagreement_list_paginated_sorted_in_bounded_queries(
-    labelled, django_assert_max_num_queries
+    computed, django_assert_max_num_queries
 ):
-    client = client_for(labelled.project.owner)
-    url = urls(labelled.project.pk)["items"]
-    client.get(url)  # computes and stores the analysis
+    client = client_for(computed.project.owner)
+    url = urls(computed.project.pk)["items"]
 
     with django_assert_max_num_queries(6):
         response = client.get(url, {"page_size": "4", "ordering": "-entropy"})
@@ -153,7 +187,8 @@ def test_item_disagreement_list_unlisted_ordering_400_error_shape(labelled, orde
 
 
 @pytest.mark.parametrize("how", ["query", "accept"])
-def test_item_disagreement_csv_download_every_item_cells_defused(labelled, how):
+def test_item_disagreement_csv_download_every_item_cells_defused(computed, how):
+    labelled = computed
     first = Item.objects.filter(project=labelled.project).order_by("pk")[0]
     Item.objects.filter(pk=first.pk).update(external_id='=HYPERLINK("http://evil","x")')
     client = client_for(labelled.project.owner)
@@ -187,20 +222,20 @@ def test_item_disagreement_csv_error_answered_in_json(labelled):
     assert response.json()["code"] == "not_found"
 
 
-def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(labelled):
-    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["annotators"])
+def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(computed):
+    response = client_for(computed.project.owner).get(urls(computed.project.pk)["annotators"])
 
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 4
-    assert {r["pseudonym"] for r in body["results"]} == {a.pseudonym for a in labelled.annotators}
+    assert {r["pseudonym"] for r in body["results"]} == {a.pseudonym for a in computed.annotators}
     assert {"majority_agreement", "alpha_without", "gold_accuracy", "attention_accuracy"} <= set(
         body["results"][0]
     )
 
 
-def test_group_disagreement_known_question_groups_and_pairs(labelled):
-    response = client_for(labelled.project.owner).get(urls(labelled.project.pk)["groups"])
+def test_group_disagreement_known_question_groups_and_pairs(computed):
+    response = client_for(computed.project.owner).get(urls(computed.project.pk)["groups"])
 
     assert response.status_code == 200
     body = response.json()
@@ -211,9 +246,9 @@ def test_group_disagreement_known_question_groups_and_pairs(labelled):
     assert body["n_permutations"] == 1000
 
 
-def test_group_disagreement_unanswered_question_skipped_with_message(labelled):
-    response = client_for(labelled.project.owner).get(
-        f"/api/v1/projects/{labelled.project.pk}/groups/gender/"
+def test_group_disagreement_unanswered_question_skipped_with_message(computed):
+    response = client_for(computed.project.owner).get(
+        f"/api/v1/projects/{computed.project.pk}/groups/gender/"
     )
 
     assert response.status_code == 200
@@ -249,20 +284,99 @@ def test_agreement_multi_label_project_400_unsupported_schema(labelled):
     assert response.json()["code"] == "unsupported_schema"
 
 
-def test_agreement_large_project_stale_result_shown_while_pending(labelled, settings):
-    analysis_compute(project=labelled.project, filters={})
-    annotator = labelled.annotators[0]
-    annotation = annotator.annotations.order_by("pk").first()
-    annotation_update(
-        annotation=annotation, annotator=annotator, value=annotation.value, confidence=2
-    )
-    settings.CHORUS_ANALYSIS_INLINE_LIMIT = 1
+@pytest.mark.parametrize("role", ["owner", "auditor"])
+def test_analysis_endpoints_stale_get_answers_stored_result_and_writes_nothing(computed, role):
+    make_stale(computed)
+    user = computed.project.owner if role == "owner" else make_user(Role.AUDITOR)
+    before = stored_rows()
 
-    body = client_for(labelled.project.owner).get(urls(labelled.project.pk)["agreement"]).json()
+    responses = {name: client_for(user).get(url) for name, url in urls(computed.project.pk).items()}
 
-    # The queued task runs only on commit, which never comes inside this test's transaction.
-    assert body["status"] == "pending"
+    assert stored_rows() == before
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 200)
+    body = responses["agreement"].json()
+    assert (body["status"], body["stale"]) == ("done", True)
     assert body["summary"]["n_labels"] == 24
+    assert responses["groups"].json()["status"] == "done"
+
+
+def test_analysis_endpoints_before_first_computation_say_so_and_store_nothing(labelled):
+    client = client_for(labelled.project.owner)
+    responses = {name: client.get(url) for name, url in urls(labelled.project.pk).items()}
+
+    assert not AgreementAnalysis.objects.exists()
+    agreement = responses["agreement"].json()
+    assert (agreement["status"], agreement["stale"], agreement["summary"]) == (
+        "not_computed",
+        True,
+        None,
+    )
+    assert responses["items"].json()["count"] == 0
+    assert responses["annotators"].json()["count"] == 0
+    assert responses["groups"].json()["analysis_status"] == "not_computed"
+    assert responses["groups"].json()["status"] == "pending"
+
+
+def test_agreement_refresh_small_computed_in_request_200_then_fresh(labelled):
+    client = client_for(labelled.project.owner)
+
+    response = client.post(refresh_url(labelled.project.pk), {}, format="json")
+    again = client.post(refresh_url(labelled.project.pk), {}, format="json")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["status"], body["stale"], body["annotation_count"]) == ("done", False, 24)
+    assert again.status_code == 200
+    assert again.json()["computed_at"] == body["computed_at"]  # fresh: not recomputed
+    assert AgreementAnalysis.objects.get().figures["entropy"].startswith("<svg")
+
+
+def test_agreement_refresh_filters_in_body_bad_filter_400(labelled):
+    client = client_for(labelled.project.owner)
+
+    filtered = client.post(
+        refresh_url(labelled.project.pk), {"question": "age_group"}, format="json"
+    )
+    bad = client.post(refresh_url(labelled.project.pk), {"since": "soon"}, format="json")
+
+    assert filtered.status_code == 200
+    assert filtered.json()["filters"] == {"question": "age_group"}
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"code", "message", "extra"}
+
+
+def test_agreement_refresh_large_stale_queued_202_previous_result_meanwhile(
+    computed, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued: list[int] = []
+    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
+    make_stale(computed)
+    settings.CHORUS_ANALYSIS_INLINE_LIMIT = 1
+    client = client_for(computed.project.owner)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(refresh_url(computed.project.pk), {}, format="json")
+    polled = client.get(urls(computed.project.pk)["agreement"]).json()
+
+    assert response.status_code == 202
+    assert queued == [AgreementAnalysis.objects.get().pk]
+    for body in (response.json(), polled):
+        assert (body["status"], body["stale"]) == ("pending", False)
+        assert body["summary"]["n_labels"] == 24
+
+
+def test_agreement_refresh_auditor_403_annotator_and_stranger_404_nothing_written(computed):
+    make_stale(computed)
+    before = stored_rows()
+    url = refresh_url(computed.project.pk)
+
+    statuses = [
+        client_for(user).post(url, {}, format="json").status_code
+        for user in (make_user(Role.AUDITOR), computed.annotators[0], make_user(Role.RESEARCHER))
+    ]
+
+    assert statuses == [403, 404, 404]
+    assert stored_rows() == before
 
 
 def test_item_disagreement_options_with_csv_format_answered_in_json(labelled):
@@ -275,11 +389,10 @@ def test_item_disagreement_options_with_csv_format_answered_in_json(labelled):
 
 
 def test_annotator_agreement_fresh_analysis_in_bounded_queries(
-    labelled, django_assert_max_num_queries
+    computed, django_assert_max_num_queries
 ):
-    client = client_for(labelled.project.owner)
-    url = urls(labelled.project.pk)["annotators"]
-    client.get(url)
+    client = client_for(computed.project.owner)
+    url = urls(computed.project.pk)["annotators"]
 
     with django_assert_max_num_queries(4):
         response = client.get(url, {"page_size": "2"})

@@ -213,7 +213,8 @@ def test_page_label_after_terms_change_shows_diff_then_reconsent_continues() -> 
     )
 
     assert answer.status_code == 302
-    assert client.get(reverse("annotate-label", args=[project.pk])).status_code == 200
+    claimed = client.post(reverse("annotate-next", args=[project.pk]), follow=True)
+    assert 'id="label-form"' in claimed.content.decode()
     assert Enrolment.objects.get(project=project, annotator=annotator).consent.text_version == (
         version
     )

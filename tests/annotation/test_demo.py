@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from PIL import ExifTags, Image
 
+from annotation.analysis import analysis_get
 from annotation.demo import (
     DEMO_PASSWORD,
     DEMO_URL,
@@ -111,6 +112,18 @@ def test_create_demo_small_run_builds_labeled_projects_and_prints_logins(fast_pa
     assert DEMO_URL in output
     admin = User.objects.get(username="admin")
     assert admin.is_staff and admin.check_password(DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_create_demo_analyses_fresh_with_their_plots_stored(fast_passwords):
+    """The researcher's first look at the analysis pages only reads: the demo computed them."""
+    run_demo()
+
+    for project in _demo_projects().values():
+        read = analysis_get(project=project, filters={}, with_figures=True)
+        assert read.analysis is not None and not read.stale and not read.needs_refresh
+        assert read.analysis.figures["entropy"].startswith("<svg")
+        assert read.analysis.figures["groups"]
 
 
 @pytest.mark.django_db

@@ -2,7 +2,13 @@
 
 import re
 
-from annotation.plots import entropy_histogram_svg, group_distribution_svg, xrr_heatmap_svg
+from annotation.plots import (
+    analysis_figures_draw,
+    entropy_histogram_svg,
+    group_distribution_svg,
+    stored_svg,
+    xrr_heatmap_svg,
+)
 
 HOSTILE = "</script><svg onload=f>"  # short enough not to be truncated
 
@@ -61,3 +67,33 @@ def test_entropy_histogram_svg_is_inline_svg_without_xml_prolog():
 
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert "<?xml" not in svg and "DOCTYPE" not in svg
+
+
+def test_analysis_figures_draw_hostile_names_escaped_in_every_stored_plot():
+    summary = {
+        "categories": [{"value": "a", "label": HOSTILE}, {"value": "b", "label": "B"}],
+        "entropy_histogram": [{"low": 0.0, "high": 0.1, "items": 2}],
+    }
+    groups = {
+        "age_group": _group_result([HOSTILE, "25-34"]),
+        "gender": {"key": "gender", "status": "skipped", "message": "one group"},
+    }
+
+    figures = analysis_figures_draw(summary=summary, groups=groups)
+
+    assert set(figures["groups"]) == {"age_group"}
+    stored = [figures["entropy"], *figures["groups"]["age_group"].values()]
+    for svg in stored:
+        assert svg.startswith("<svg") and svg.count("<svg") == 1
+        assert "script" not in _tags(svg)
+    assert "&lt;/script&gt;" in figures["groups"]["age_group"]["distribution"]
+
+
+def test_stored_svg_reads_inline_svg_anything_else_empty():
+    svg = str(entropy_histogram_svg(histogram=[{"low": 0.0, "high": 0.1, "items": 1}]))
+    figures = {"entropy": svg, "groups": {"q": {"heatmap": "<script>alert(1)</script>"}}}
+
+    assert stored_svg(figures, "entropy") == svg
+    assert stored_svg(figures, "groups", "q", "heatmap") == ""
+    assert stored_svg(figures, "groups", "missing", "heatmap") == ""
+    assert stored_svg({}, "entropy") == "" and stored_svg(None, "entropy") == ""

@@ -1,15 +1,31 @@
 """Reads for the annotation campaign: who sees which projects, items and labels."""
 
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from annotation.models import Annotation, Assignment, Enrolment, Project, ProjectStatus
+from annotation.consent import enrolment_needs_reconsent
+from annotation.models import (
+    Annotation,
+    Assignment,
+    ControlKind,
+    Enrolment,
+    Item,
+    Project,
+    ProjectStatus,
+)
 from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.selectors import (
+    AnnotatorProgress,
     annotation_get_own,
     annotation_list_for,
     annotator_progress,
+    annotator_progress_for,
+    annotator_project_rows,
     assignment_get_own,
     assignment_list_own,
     enrolment_get,
@@ -19,19 +35,29 @@ from annotation.selectors import (
     project_list_for,
     project_managed_by,
     project_progress,
+    project_progress_for,
     project_readable_by_staff_role,
 )
 from annotation.services import (
     annotation_submit,
     assignment_next,
     assignment_skip,
+    assignments_expire,
     enrolment_create,
     enrolment_withdraw,
     project_transition,
+    takedown_decide,
+    takedown_file,
 )
 from core.errors import NotFound
 from core.models import Role, User
-from tests.factories import add_text_items, make_enrolled_annotator, make_project, make_user
+from tests.factories import (
+    add_control_items,
+    add_text_items,
+    make_enrolled_annotator,
+    make_project,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -367,3 +393,209 @@ def test_annotator_progress_counts_labels_skips_and_remaining() -> None:
     # Five items: two labeled by them, one skipped by them, one filled by the other.
     assert progress.remaining == 1
     assert Assignment.objects.filter(annotator=annotator).count() == 3
+
+
+# ---------------------------------------------------------------- progress of many projects at once
+
+
+@pytest.fixture
+def seeded_random() -> Iterator[None]:
+    state = random.getstate()
+    random.seed(7)
+    yield
+    random.setstate(state)
+
+
+def expire(assignment: Assignment) -> None:
+    """The assignment's time runs out and the expiry sweep frees it."""
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert assignments_expire(project_id=assignment.project_id) == 1
+
+
+def take_down(item: Item) -> None:
+    (request,) = takedown_file(reference=str(item.pk), kind="privacy", reason="It shows me.")
+    takedown_decide(request=request, actor=item.project.owner, accept=True, reason="Checked.")
+
+
+@dataclass
+class Campaign:
+    annotator: User
+    projects: list[Project]
+    first: Project
+    exhausted: Project
+    stranger: Project
+
+
+@pytest.fixture
+def campaign(seeded_random: None) -> Campaign:
+    """One annotator's progress in every state, next to other annotators' work: labels,
+    a skip, items others filled, an open assignment; no regular item left but unseen control
+    items; expired regular and control assignments with taken-down items; withdrawn; joined
+    then closed; open and never joined."""
+    researcher = make_user(Role.RESEARCHER)
+    annotator = make_user(Role.ANNOTATOR)
+
+    first = open_project(researcher, 6, k=1)
+    enrolment_create(project=first, annotator=annotator)
+    label(first, annotator)
+    label(first, annotator)
+    skipped = assignment_next(project=first, annotator=annotator)
+    assert skipped is not None
+    assignment_skip(assignment=skipped, annotator=annotator)
+    label(first, make_enrolled_annotator(first))
+    assert assignment_next(project=first, annotator=annotator) is not None  # held open
+
+    exhausted = open_project(researcher, 2, k=2)
+    add_control_items(exhausted, 2, expected_value=NEITHER)
+    enrolment_create(project=exhausted, annotator=annotator)
+    label(exhausted, annotator)
+    label(exhausted, annotator)
+
+    mixed = make_project(researcher, k=2, control_rate=0.5)
+    add_text_items(mixed, 8)
+    add_control_items(mixed, 4, expected_value=NEITHER)
+    project_transition(project=mixed, actor=researcher, status=ProjectStatus.OPEN)
+    enrolment_create(project=mixed, annotator=annotator)
+    label(mixed, make_enrolled_annotator(mixed))
+    expired_kinds: set[bool] = set()
+    while len(expired_kinds) < 2:  # one regular and one control assignment run out
+        assignment = assignment_next(project=mixed, annotator=annotator)
+        assert assignment is not None, "the seed mixes a control item in"
+        is_control = bool(assignment.item.control)
+        if is_control in expired_kinds:
+            annotation_submit(annotator=annotator, item=assignment.item, value=NEITHER)
+        else:
+            expire(assignment)
+            expired_kinds.add(is_control)
+    never_given = Item.objects.filter(project=mixed, assignments__isnull=True).order_by("pk")
+    for unseen in (
+        never_given.filter(control=ControlKind.NONE).first(),
+        never_given.exclude(control=ControlKind.NONE).first(),
+    ):
+        assert unseen is not None
+        take_down(unseen)
+
+    withdrawn = open_project(researcher, 3)
+    enrolment_create(project=withdrawn, annotator=annotator)
+    label(withdrawn, annotator)
+    enrolment_withdraw(
+        enrolment=Enrolment.objects.get(project=withdrawn, annotator=annotator), actor=annotator
+    )
+
+    closed = open_project(researcher, 3)
+    enrolment_create(project=closed, annotator=annotator)
+    label(closed, annotator)
+    close(closed)
+
+    stranger = open_project(researcher, 3)
+    label(stranger, make_enrolled_annotator(stranger))
+    return Campaign(
+        annotator=annotator,
+        projects=[first, exhausted, mixed, withdrawn, closed, stranger],
+        first=first,
+        exhausted=exhausted,
+        stranger=stranger,
+    )
+
+
+def progress_from_rows(*, project: Project, annotator: User) -> AnnotatorProgress:
+    """``annotator_progress``'s documented rule, counted in Python from the rows."""
+    mine = dict(
+        Assignment.objects.filter(project=project, annotator=annotator).values_list(
+            "item_id", "status"
+        )
+    )
+    live = list(Item.objects.filter(project=project, tombstoned_at__isnull=True))
+    regular = [
+        item
+        for item in live
+        if not item.control
+        and item.slots_taken < project.annotations_per_item
+        and mine.get(item.pk, Assignment.Status.EXPIRED) == Assignment.Status.EXPIRED
+    ]
+    controls = [item for item in live if item.control and item.pk not in mine]
+    statuses = list(mine.values())
+    return AnnotatorProgress(
+        labeled=statuses.count(Assignment.Status.SUBMITTED),
+        skipped=statuses.count(Assignment.Status.SKIPPED),
+        remaining=len(regular) + len(controls) if regular else 0,
+    )
+
+
+def test_annotator_progress_for_many_projects_equals_each_project_alone(
+    campaign: Campaign, django_assert_num_queries
+) -> None:
+    annotator = campaign.annotator
+
+    with django_assert_num_queries(1):
+        together = annotator_progress_for(projects=campaign.projects, annotator=annotator)
+
+    alone = {
+        project.pk: annotator_progress(project=project, annotator=annotator)
+        for project in campaign.projects
+    }
+    from_rows = {
+        project.pk: progress_from_rows(project=project, annotator=annotator)
+        for project in campaign.projects
+    }
+    assert together == alone == from_rows
+    # Six items, k=1: two labeled, one skipped, one filled by another, one held: one left.
+    assert together[campaign.first.pk] == AnnotatorProgress(labeled=2, skipped=1, remaining=1)
+    # No regular item left: the two unseen control items are not counted either.
+    assert together[campaign.exhausted.pk] == AnnotatorProgress(2, 0, 0)
+    assert together[campaign.stranger.pk] == AnnotatorProgress(0, 0, 3)
+
+
+def test_annotator_project_rows_enrolment_and_progress_only_where_joined(
+    campaign: Campaign, django_assert_num_queries
+) -> None:
+    annotator = campaign.annotator
+    projects = list(project_list_for(user=annotator))
+
+    with django_assert_num_queries(2):
+        rows = annotator_project_rows(annotator=annotator, projects=projects)
+        reconsent = [row.enrolment and enrolment_needs_reconsent(row.enrolment) for row in rows]
+
+    assert [row.project for row in rows] == projects
+    assert ids(projects) == ids(campaign.projects)
+    assert reconsent == [False if row.enrolment else None for row in rows]
+    for row in rows:
+        enrolment = enrolment_get(project=row.project, annotator=annotator)
+        assert row.enrolment == enrolment
+        assert row.progress == (
+            annotator_progress(project=row.project, annotator=annotator) if enrolment else None
+        )
+    assert [row.project for row in rows if row.enrolment is None] == [campaign.stranger]
+
+
+def test_annotator_project_rows_joined_none_one_query(
+    campaign: Campaign, django_assert_num_queries
+) -> None:
+    newcomer = make_user(Role.ANNOTATOR)
+    projects = list(project_list_for(user=newcomer))
+
+    with django_assert_num_queries(1):
+        rows = annotator_project_rows(annotator=newcomer, projects=projects)
+
+    assert rows and all(row.enrolment is None and row.progress is None for row in rows)
+
+
+def test_project_progress_for_many_projects_equals_each_project_alone(
+    campaign: Campaign, django_assert_num_queries
+) -> None:
+    with django_assert_num_queries(4):
+        together = project_progress_for(projects=campaign.projects)
+
+    assert together == {
+        project.pk: project_progress(project=project) for project in campaign.projects
+    }
+    mixed = together[campaign.projects[2].pk]
+    # Eight regular items and four control items, one of each taken down.
+    assert (mixed.items, mixed.control_items) == (7, 3)
+
+
+def test_project_progress_for_no_projects_no_query(django_assert_num_queries) -> None:
+    with django_assert_num_queries(0):
+        assert project_progress_for(projects=[]) == {}

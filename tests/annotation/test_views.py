@@ -242,7 +242,7 @@ def test_annotator_home_lists_open_projects_and_progress(project, annotator):
     assert project.title in html
     assert draft.title not in html
     assert "Your progress: 0 labeled" in html
-    assert reverse("annotate-label", args=[project.pk]) in html
+    assert f'action="{reverse("annotate-next", args=[project.pk])}"' in html
 
 
 def test_consent_page_draft_project_returns_404(project):
@@ -367,7 +367,7 @@ def test_label_page_not_enrolled_redirects_to_consent(project):
 
 
 def test_label_page_shows_item_choices_shortcuts_and_progress(project, annotator):
-    response = signed_in(annotator).get(reverse("annotate-label", args=[project.pk]))
+    response = open_label_page(signed_in(annotator), project)
     assert response.status_code == 200
     html = response.content.decode()
     assignment = Assignment.objects.get(annotator=annotator)
@@ -403,7 +403,7 @@ def test_label_page_escapes_item_text_containing_script(owner):
     )
     project_transition(project=project, actor=owner, status=ProjectStatus.OPEN)
     annotator = make_enrolled_annotator(project)
-    html = signed_in(annotator).get(reverse("annotate-label", args=[project.pk])).content.decode()
+    html = open_label_page(signed_in(annotator), project).content.decode()
     assert SCRIPT_BREAKOUT not in html
     assert "alert(1)" in html  # shown, as text
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -416,14 +416,14 @@ def test_label_page_image_item_uses_api_image_endpoint(owner):
     )
     project_transition(project=project, actor=owner, status=ProjectStatus.OPEN)
     annotator = make_enrolled_annotator(project)
-    html = signed_in(annotator).get(reverse("annotate-label", args=[project.pk])).content.decode()
+    html = open_label_page(signed_in(annotator), project).content.decode()
     assert f'src="/api/v1/items/{item.pk}/image/"' in html
     assert "Clearly private" in html and 'data-shortcut="4"' in html
 
 
 def test_label_post_saves_annotation_and_redirects(project, annotator):
     client = signed_in(annotator)
-    client.get(reverse("annotate-label", args=[project.pk]))
+    open_label_page(client, project)
     assignment = Assignment.objects.get(annotator=annotator)
     response = client.post(
         reverse("annotate-label", args=[project.pk]),
@@ -472,6 +472,52 @@ def test_label_post_changing_a_submitted_label_returns_409(project, annotator):
     assert Annotation.objects.get(annotator=annotator).value == "hateful"
 
 
+def open_label_page(client, project):
+    """The label page as an annotator reaches it: by the button that claims their item."""
+    response = client.post(reverse("annotate-next", args=[project.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("annotate-label", args=[project.pk]), 302)]
+    return response
+
+
+def test_label_page_get_claims_nothing_and_offers_to_start(project, annotator):
+    response = signed_in(annotator).get(reverse("annotate-label", args=[project.pk]))
+
+    assert response.status_code == 200
+    assert not Assignment.objects.filter(annotator=annotator).exists()
+    html = response.content.decode()
+    assert f'action="{reverse("annotate-next", args=[project.pk])}"' in html
+    assert "Start labeling" in html and 'id="label-form"' not in html
+
+
+def test_label_next_post_claims_one_item_and_a_second_post_keeps_it(project, annotator):
+    client = signed_in(annotator)
+
+    open_label_page(client, project)
+    open_label_page(client, project)
+
+    assert Assignment.objects.filter(annotator=annotator).count() == 1
+
+
+def test_label_post_claims_the_next_item_and_says_so_only_when_there_is_one(owner):
+    project = make_open_project(2, k=1, owner=owner)
+    annotator = make_enrolled_annotator(project)
+    client = signed_in(annotator)
+    messages_seen = []
+    for _ in range(2):
+        assignment = Assignment.objects.filter(
+            annotator=annotator, status=Assignment.Status.OPEN
+        ).first() or claim(project, annotator)
+        response = client.post(
+            reverse("annotate-label", args=[project.pk]),
+            label_post_data(assignment, "neither"),
+            follow=True,
+        )
+        messages_seen.append([str(m) for m in response.context["messages"]])
+
+    assert messages_seen == [["Saved. Here is the next one."], ["Saved."]]
+    assert "All done" in response.content.decode()
+
+
 def test_label_page_nothing_left_shows_all_done(owner):
     project = make_open_project(1, k=1, owner=owner)
     first = make_enrolled_annotator(project)
@@ -494,7 +540,7 @@ def test_label_pages_never_show_another_annotators_label(owner):
     second = make_enrolled_annotator(project)
     client = signed_in(second)
     pages = [
-        client.get(reverse("annotate-label", args=[project.pk])),
+        open_label_page(client, project),
         client.get(reverse("annotate-my-labels", args=[project.pk])),
         client.get(reverse("annotator-home")),
     ]
@@ -869,7 +915,7 @@ def test_label_post_multi_label_and_free_text_schemas_are_saved(owner):
         (free, " calm text ", "calm text"),
     ):
         enrolment_create(project=project, annotator=annotator)
-        page = client.get(reverse("annotate-label", args=[project.pk])).content.decode()
+        page = open_label_page(client, project).content.decode()
         assert f'data-kind="{project.label_schema["kind"]}"' in page
         assignment = Assignment.objects.get(project=project, annotator=annotator)
         response = client.post(

@@ -6,7 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from core.models import Role, User
-from provenance.models import AuditEvent
+from provenance.models import AuditChainCheckpoint, AuditEvent
+from provenance.services import audit_chain_checkpoint_advance
 from tests.factories import make_enrolled_annotator, make_open_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +119,9 @@ def test_audit_verify_intact_chain_ok() -> None:
         "events_checked": AuditEvent.objects.count(),
         "first_broken_seq": None,
         "reason": "",
+        "full": True,
+        "checked_after_seq": 0,
+        "last_full_check": None,
     }
 
 
@@ -131,3 +135,57 @@ def test_audit_verify_tampered_event_reports_first_broken_seq() -> None:
 
     assert response.json()["ok"] is False
     assert response.json()["first_broken_seq"] == 2
+
+
+def test_audit_verify_after_checkpoint_checks_new_events_and_shows_last_full_check() -> None:
+    make_open_project(1)
+    audit_chain_checkpoint_advance(full=True)
+    verified = AuditEvent.objects.count()
+    auditor = make_user(Role.AUDITOR)  # user.create: one event after the checkpoint
+
+    body = client_for(auditor).get(VERIFY_URL).json()
+
+    assert (body["ok"], body["full"], body["events_checked"]) == (True, False, 1)
+    assert body["checked_after_seq"] == verified
+    last = body["last_full_check"]
+    assert (last["ok"], last["events_checked"], last["first_broken_seq"]) == (True, verified, None)
+    assert set(last) == {"at", "ok", "events_checked", "first_broken_seq", "reason"}
+
+
+@pytest.mark.usefixtures("audit_tampering")
+def test_audit_verify_full_finds_event_tampered_before_checkpoint_and_writes_nothing() -> None:
+    make_open_project(1)
+    audit_chain_checkpoint_advance()
+    auditor = make_user(Role.AUDITOR)
+    AuditEvent.objects.filter(seq=2).update(payload={"title": "forged"})
+    before = list(AuditChainCheckpoint.objects.values())
+    client = client_for(auditor)
+
+    incremental = client.get(VERIFY_URL).json()
+    full = client.get(VERIFY_URL, {"full": "1"}).json()
+
+    assert incremental["ok"] is True
+    assert (full["ok"], full["full"], full["first_broken_seq"]) == (False, True, 2)
+    assert list(AuditChainCheckpoint.objects.values()) == before
+
+
+@pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.RESEARCHER])
+def test_audit_verify_full_non_auditor_returns_403(role: str) -> None:
+    response = client_for(make_user(role)).get(VERIFY_URL, {"full": "1"})
+
+    assert response.status_code == 403
+
+
+def test_audit_verify_full_staff_reads() -> None:
+    staff = make_user(Role.RESEARCHER, is_staff=True)
+
+    body = client_for(staff).get(VERIFY_URL, {"full": "1"}).json()
+
+    assert body["ok"] is True and body["full"] is True
+
+
+def test_audit_verify_full_not_a_boolean_returns_400() -> None:
+    response = client_for(make_user(Role.AUDITOR)).get(VERIFY_URL, {"full": "maybe"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"code", "message", "extra"}

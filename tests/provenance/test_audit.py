@@ -3,6 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -233,6 +234,28 @@ def test_audit_chain_verify_renumbered_after_deletion_detected() -> None:
     report = audit_chain_verify()
     assert not report.ok
     assert report.first_broken_seq == 3
+
+
+def test_audit_chain_verify_event_appended_without_moving_head_detected() -> None:
+    record_events()
+    fields: dict[str, Any] = {
+        "seq": N_EVENTS + 1,
+        "created_at": dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+        "actor_id": None,
+        "actor_pseudonym": "",
+        "action": "test.forged",
+        "object_type": "thing",
+        "object_id": "x",
+        "payload": {},
+        "prev_hash": AuditEvent.objects.get(seq=N_EVENTS).hash,
+    }
+    AuditEvent.objects.create(**fields, hash=audit_event_hash(**fields))
+
+    report = audit_chain_verify()
+
+    assert not report.ok
+    assert report.first_broken_seq == N_EVENTS + 1
+    assert "beyond the recorded end" in report.reason
 
 
 def test_verify_audit_chain_command_intact_exits_zero_and_says_intact() -> None:
