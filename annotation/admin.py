@@ -1,16 +1,14 @@
 """Django admin for staff. Identities of annotators appear as pseudonyms; hashes and the
-audit trail are read-only, role changes go through the audited service, and every other
-change staff save here is audited with its old and new values."""
+audit trail are read-only, and every change staff save here is audited with its old and
+new values (``core.admin.AuditedChangesAdmin``) or by the service the save goes through."""
 
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from annotation.consent import MATERIAL_FIELDS
 from annotation.models import (
@@ -23,47 +21,13 @@ from annotation.models import (
     ProjectStatus,
     TakedownRequest,
 )
-from annotation.services import PROJECT_EDITABLE_FIELDS, project_update, user_role_set
+from annotation.services import PROJECT_EDITABLE_FIELDS, project_update
+from core.admin import AuditedChangesAdmin
 from core.models import User
 from provenance.licenses import parse as license_parse
 from provenance.selectors import license_table
-from provenance.services import audit_record, model_change_audit
 
 M = TypeVar("M", bound=models.Model)
-
-
-def _actor(request: HttpRequest) -> User | None:
-    return request.user if isinstance(request.user, User) else None
-
-
-class AuditedChangesAdmin(admin.ModelAdmin[M]):
-    """Audits each change saved through the change form as ``admin.change``: the old and
-    new values of the fields that changed, nothing for the ones that did not.
-
-    Recorded after the many-to-many fields are saved, inside the transaction the admin
-    holds around the whole save, so a change and its event commit or roll back together.
-    """
-
-    # Personal data, logged as changed without its values: the log is append-only and
-    # auditors read it, and they see people by pseudonym only.
-    audit_redacted: ClassVar[frozenset[str]] = frozenset()
-    # Audited by the service the save goes through instead.
-    audit_excluded: ClassVar[frozenset[str]] = frozenset()
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: Any) -> None:
-        super().save_related(request, form, formsets, change)
-        if not change:
-            return
-        obj = form.instance
-        names = [name for name in form.changed_data if name not in self.audit_excluded]
-        model_change_audit(
-            actor=_actor(request),
-            obj=obj,
-            # The form's initial values are the row as stored when the request loaded it.
-            old={name: form.initial.get(name) for name in names},
-            new={name: obj._meta.get_field(name).value_from_object(obj) for name in names},
-            redacted=self.audit_redacted,
-        )
 
 
 class NoAddNoDeleteAdmin(admin.ModelAdmin[M]):
@@ -210,66 +174,3 @@ class AnnotationAdmin(AnnotatorPseudonymColumn, NoAddNoDeleteAdmin[Annotation]):
     list_select_related = ("project", "item", "annotator")
     # Labels belong to their authors: staff read them, only the author edits (audited).
     readonly_fields = [f.name for f in Annotation._meta.fields]
-
-
-@admin.register(User)
-class ChorusUserAdmin(AuditedChangesAdmin[User], UserAdmin[User]):
-    """Changes of rights (staff, superuser, active, groups, permissions) are audited with
-    old and new values, of identity fields as changed only; passwords as changed only."""
-
-    audit_redacted = frozenset({"username", "email", "first_name", "last_name"})
-    # ``save_model`` routes it through ``user_role_set``, which audits it.
-    audit_excluded = frozenset({"role"})
-    list_display = ("username", "pseudonym", "role", "is_staff", "is_active")
-    list_filter = ("role", "is_staff", "is_active")
-    search_fields = ("username", "pseudonym", "email")
-    readonly_fields = ("pseudonym", "last_login", "date_joined")
-    fieldsets = (
-        *(UserAdmin.fieldsets or ()),
-        ("Chorus", {"fields": ("role", "pseudonym")}),
-    )
-    add_fieldsets = (
-        *(UserAdmin.add_fieldsets or ()),
-        ("Chorus", {"fields": ("role",)}),
-    )
-
-    def save_model(
-        self, request: HttpRequest, obj: User, form: ModelForm[Any], change: bool
-    ) -> None:
-        """Save the user; a role change goes through ``user_role_set`` so it is audited."""
-        actor = _actor(request)
-        if not change:
-            super().save_model(request, obj, form, change)
-            audit_record(actor=actor, action="user.create", obj=obj, payload={"role": obj.role})
-            return
-        new_role = obj.role
-        if "role" in form.changed_data:
-            obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk)
-        super().save_model(request, obj, form, change)
-        user_role_set(user=obj, role=new_role, actor=actor)
-
-    def user_change_password(
-        self, request: HttpRequest, id: str, form_url: str = ""
-    ) -> HttpResponse:
-        """Django's password form, audited as ``user.password_change`` when it saved one.
-
-        The event says that the password changed and whether it can still be used to sign
-        in; the hash stays out of the log.
-        """
-        with transaction.atomic():
-            user = self.get_object(request, unquote(id))
-            before = user.password if user is not None else None
-            response = super().user_change_password(request, id, form_url)
-            if user is not None:
-                user.refresh_from_db(fields=["password"])
-                if user.password != before:
-                    audit_record(
-                        actor=_actor(request),
-                        action="user.password_change",
-                        obj=user,
-                        payload={
-                            "password_changed": True,
-                            "password_usable": user.has_usable_password(),
-                        },
-                    )
-        return response

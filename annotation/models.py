@@ -366,7 +366,7 @@ class AgreementAnalysis(TimeStampedModel):
     groups = models.JSONField(default=dict, blank=True)
     # The plots of this result, drawn when it was computed so that pages only read them:
     # {"entropy": svg, "groups": {question key: {"distribution": svg, "heatmap": svg}}},
-    # "" where there is nothing to plot. Only annotation.plots writes this SVG.
+    # "" where there is nothing to plot. Only annotation.analysis.plots writes this SVG.
     figures = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)

@@ -135,6 +135,19 @@ class LabelSchema:
         return self.values.index(value)
 
 
+def answers_match(value: Any, expected: Any) -> bool:
+    """Whether an annotator's answer equals a control item's expected answer.
+
+    The one scoring rule for gold and attention items. Multi-label answers are label sets:
+    the order they were stored in does not matter. No expected answer matches nothing.
+    """
+    if expected is None:
+        return False
+    if isinstance(value, list) and isinstance(expected, list):
+        return set(map(str, value)) == set(map(str, expected))
+    return bool(value == expected)
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

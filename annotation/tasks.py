@@ -1,6 +1,10 @@
 """Celery tasks for the annotation app: thin, take ids, call services, safe to run twice.
 
 All run on the `default` queue (CELERY_TASK_DEFAULT_QUEUE); GPU work belongs to `ml`.
+Services enqueue these by their registered names (``annotation.task_names``) rather than
+importing this module; ``AnnotationConfig.ready`` imports it so that every process has them
+registered. The work's modules (ingest, analysis: pandas and matplotlib) are imported
+inside the tasks, so registering them costs a web process nothing.
 """
 
 import logging
@@ -9,24 +13,30 @@ from typing import Any
 from celery import Task, shared_task
 from django.db import OperationalError
 
-from annotation import analysis, ingest, services
-from annotation.models import Project
+from annotation import services
+from annotation.models import Project, ProjectStatus
+from annotation.task_names import (
+    AGREEMENT_ANALYSIS_TASK,
+    ANALYSIS_TIME_LIMIT_S,
+    IMPORT_BATCH_RUN_TASK,
+    IMPORT_TIME_LIMIT_S,
+)
 
 logger = logging.getLogger(__name__)
-
-IMPORT_TIME_LIMIT_S = 2 * 3600
 
 
 @shared_task(
     bind=True,
     acks_late=True,
-    name="annotation.import_batch_run",
+    name=IMPORT_BATCH_RUN_TASK,
     time_limit=IMPORT_TIME_LIMIT_S,
     soft_time_limit=IMPORT_TIME_LIMIT_S - 60,
 )
 def import_batch_run_task(self: "Task[Any, Any]", batch_id: int) -> str:
     """Run one import batch. Not retried: the batch's status guard makes a rerun a no-op."""
-    batch = ingest.import_batch_run(batch_id=batch_id)
+    from annotation.ingest import import_batch_run
+
+    batch = import_batch_run(batch_id=batch_id)
     logger.info("import batch %s %s (task %s)", batch_id, batch.status, self.request.id)
     return str(batch.status)
 
@@ -34,7 +44,7 @@ def import_batch_run_task(self: "Task[Any, Any]", batch_id: int) -> str:
 @shared_task(
     bind=True,
     acks_late=True,
-    name="annotation.assignments_expire",
+    name="annotation.assignments_expire_sweep",
     time_limit=300,
     soft_time_limit=270,
     # Expiring is a conditional UPDATE per assignment: repeating it is harmless.
@@ -42,21 +52,33 @@ def import_batch_run_task(self: "Task[Any, Any]", batch_id: int) -> str:
     retry_backoff=True,
     max_retries=3,
 )
-def assignments_expire_task(self: "Task[Any, Any]", project_id: int) -> int:
-    return services.assignments_expire(project_id=project_id)
+def assignments_expire_sweep_task(self: "Task[Any, Any]") -> int:
+    """Return every open project's abandoned slots to the pool (Celery beat, every few
+    minutes), so that free slots and progress are right even while nobody asks for a next
+    item (``assignment_next`` expires its own project's on demand). Only open projects hand
+    out items. Each call frees at most the service's batch; the next sweep takes the rest."""
+    project_ids = list(
+        Project.objects.filter(status=ProjectStatus.OPEN).values_list("pk", flat=True)
+    )
+    expired = sum(services.assignments_expire(project_id=pk) for pk in project_ids)
+    if expired:
+        logger.info("expired %s assignments (task %s)", expired, self.request.id)
+    return expired
 
 
 @shared_task(
     bind=True,
     acks_late=True,
-    name="annotation.agreement_analysis",
-    time_limit=analysis.ANALYSIS_TIME_LIMIT_S,
-    soft_time_limit=analysis.ANALYSIS_TIME_LIMIT_S - 60,
+    name=AGREEMENT_ANALYSIS_TASK,
+    time_limit=ANALYSIS_TIME_LIMIT_S,
+    soft_time_limit=ANALYSIS_TIME_LIMIT_S - 60,
 )
 def agreement_analysis_task(self: "Task[Any, Any]", analysis_id: int) -> str:
     """Compute a queued agreement analysis. Not retried: a failure is stored on the analysis,
     and its status guard makes a redelivered run a no-op."""
-    result = analysis.analysis_run(analysis_id=analysis_id)
+    from annotation.analysis import analysis_run
+
+    result = analysis_run(analysis_id=analysis_id)
     status = str(result.status) if result is not None else "deleted"
     logger.info("agreement analysis %s %s (task %s)", analysis_id, status, self.request.id)
     return status

@@ -1,92 +1,94 @@
-"""Page routes. Names are global (no namespace) so ``LOGIN_REDIRECT_URL = "home"`` resolves."""
+"""Page routes. Names are global (no namespace): templates and redirects name them alone."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from annotation import governance_views, quality_views, views
+from annotation.views import analysis, annotator, auditor, governance, quality, research
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", views.home, name="home"),
     # Annotators
-    path("annotate/", views.annotator_home, name="annotator-home"),
-    path("annotate/<int:project_id>/consent/", views.consent, name="annotate-consent"),
-    path("annotate/<int:project_id>/survey/", views.survey, name="annotate-survey"),
-    path("annotate/<int:project_id>/label/", views.label, name="annotate-label"),
-    path("annotate/<int:project_id>/skip/", views.skip, name="annotate-skip"),
-    path("annotate/<int:project_id>/next/", views.label_next, name="annotate-next"),
-    path("annotate/<int:project_id>/withdraw/", views.withdraw, name="annotate-withdraw"),
-    path("annotate/<int:project_id>/labels/", views.my_labels, name="annotate-my-labels"),
-    path("annotate/labels/<int:annotation_id>/edit/", views.label_edit, name="annotate-label-edit"),
+    path("annotate/", annotator.annotator_home, name="annotator-home"),
+    path("annotate/<int:project_id>/consent/", annotator.consent, name="annotate-consent"),
+    path("annotate/<int:project_id>/survey/", annotator.survey, name="annotate-survey"),
+    path("annotate/<int:project_id>/label/", annotator.label, name="annotate-label"),
+    path("annotate/<int:project_id>/skip/", annotator.skip, name="annotate-skip"),
+    path("annotate/<int:project_id>/next/", annotator.label_next, name="annotate-next"),
+    path("annotate/<int:project_id>/withdraw/", annotator.withdraw, name="annotate-withdraw"),
+    path("annotate/<int:project_id>/labels/", annotator.my_labels, name="annotate-my-labels"),
+    path(
+        "annotate/labels/<int:annotation_id>/edit/",
+        annotator.label_edit,
+        name="annotate-label-edit",
+    ),
     # Researchers (and staff)
-    path("research/", views.research_projects, name="research-projects"),
-    path("research/projects/new/", views.project_new, name="research-project-new"),
-    path("research/projects/<int:project_id>/", views.project_detail, name="research-project"),
+    path("research/", research.research_projects, name="research-projects"),
+    path("research/projects/new/", research.project_new, name="research-project-new"),
+    path("research/projects/<int:project_id>/", research.project_detail, name="research-project"),
     path(
         "research/projects/<int:project_id>/edit/",
-        views.project_edit,
+        research.project_edit,
         name="research-project-edit",
     ),
     path(
         "research/projects/<int:project_id>/status/",
-        views.project_status,
+        research.project_status,
         name="research-project-status",
     ),
     path(
         "research/projects/<int:project_id>/import/",
-        views.project_import,
+        research.project_import,
         name="research-project-import",
     ),
     path(
         "research/projects/<int:project_id>/import/<int:batch_id>/",
-        views.import_batch_detail,
+        research.import_batch_detail,
         name="research-import-batch",
     ),
     # Agreement analysis: owners, auditors (read-only) and staff
     path(
         "research/projects/<int:project_id>/analysis/",
-        views.analysis_overview,
+        analysis.analysis_overview,
         name="research-analysis",
     ),
     path(
         "research/projects/<int:project_id>/analysis/items/",
-        views.analysis_items,
+        analysis.analysis_items,
         name="research-analysis-items",
     ),
     # Recomputing it: a POST by the owner or staff (reading never recomputes)
     path(
         "research/projects/<int:project_id>/analysis/refresh/",
-        views.analysis_recompute,
+        analysis.analysis_recompute,
         name="research-analysis-refresh",
     ),
     path(
         "research/projects/<int:project_id>/controls/",
-        quality_views.project_controls,
+        quality.project_controls,
         name="research-project-controls",
     ),
     # Anyone: takedown requests
-    path("takedown/", governance_views.takedown_public, name="takedown"),
+    path("takedown/", governance.takedown_public, name="takedown"),
     # Governance: owners decide, auditors read
-    path("governance/takedowns/", governance_views.takedown_list, name="takedown-list"),
+    path("governance/takedowns/", governance.takedown_list, name="takedown-list"),
     path(
         "governance/takedowns/<int:takedown_id>/",
-        governance_views.takedown_detail,
+        governance.takedown_detail,
         name="takedown-detail",
     ),
     path(
         "governance/projects/<int:project_id>/licenses/",
-        governance_views.project_license_report,
+        governance.project_license_report,
         name="report-licenses",
     ),
     path(
         "governance/projects/<int:project_id>/consent/",
-        governance_views.project_consent_report,
+        governance.project_consent_report,
         name="report-consent",
     ),
     path(
         "governance/items/<int:item_id>/consent/",
-        governance_views.item_subject_consent,
+        governance.item_subject_consent,
         name="item-subject-consent",
     ),
     # Auditors (and staff): read-only
-    path("audit/", views.audit_log, name="audit-log"),
-    path("audit/projects/", views.auditor_projects, name="auditor-projects"),
+    path("audit/projects/", auditor.auditor_projects, name="auditor-projects"),
 ]

@@ -191,7 +191,7 @@ def ensure_project(items: int, k: int) -> Any:
 def create_user(username: str, role: str) -> Any:
     from django.test import override_settings
 
-    from annotation.services import user_create
+    from core.services import user_create
 
     # Throwaway accounts nobody signs in with: the production hasher would spend ~0.3 s
     # per user for nothing.

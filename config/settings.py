@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "annotation",
     "ml",
     "datasheets",
+    "demo",
 ]
 
 # Order matters (see core/middleware.py): WhiteNoise answers static files before the
@@ -384,6 +385,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provenance.audit_chain_checkpoint_advance",
         "schedule": 24 * 3600,
         "kwargs": {"full": True},
+    },
+    # Abandoned assignments give their slots back within minutes even on a quiet project,
+    # so free slots and progress are right (assignment_next only expires its own project's).
+    "assignments-expire-sweep": {
+        "task": "annotation.assignments_expire_sweep",
+        "schedule": 5 * 60,
     },
 }
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("", include("core.urls")),
+    path("", include("provenance.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -1,15 +1,17 @@
-"""Cross-cutting services with no domain knowledge."""
+"""Cross-cutting services with no domain knowledge: accounts, rate limits, API tokens."""
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from core.errors import TooManyRequests
-from core.models import LoginFailureCounter, User
+from core.errors import TooManyRequests, ValidationFailed
+from core.models import LoginFailureCounter, Role, User
+from core.signals import user_created, user_role_changed
 
 
 def _counter_increment(*, key: str, window: timedelta) -> None:
@@ -79,3 +81,42 @@ def api_tokens_revoke(*, user: User) -> None:
     A password change ends them too, in ``User.save`` (Django's own password-change hook).
     """
     Token.objects.filter(user=user).delete()
+
+
+# ---------------------------------------------------------------- accounts
+#
+# Invariants: a role is one of ``Role``; creating a user and changing a role are audited
+# (``provenance`` records ``user_created`` and ``user_role_changed``, sent inside the
+# transaction, see ``core.signals``); a role change revokes the user's API tokens, issued
+# under the old role.
+
+
+def user_create(
+    *, username: str, password: str, role: str, email: str = "", actor: User | None = None
+) -> User:
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+    user = User(username=username, email=email, role=role)
+    user.set_password(password)
+    try:
+        user.full_clean()
+    except DjangoValidationError as error:
+        raise ValidationFailed("Invalid user.", extra={"fields": error.message_dict}) from error
+    with transaction.atomic():
+        user.save()
+        user_created.send(sender=User, user=user, actor=actor)
+    return user
+
+
+def user_role_set(*, user: User, role: str, actor: User | None) -> User:
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+    if user.role == role:
+        return user
+    with transaction.atomic():
+        previous = user.role
+        user.role = role
+        user.save(update_fields=["role"])
+        api_tokens_revoke(user=user)
+        user_role_changed.send(sender=User, user=user, actor=actor, previous=previous, role=role)
+    return user

@@ -1,13 +1,17 @@
-"""Sign-in and error pages. API paths get JSON errors in the one error shape."""
+"""Sign-in, the home router and error pages. API paths get JSON errors in the one error
+shape."""
 
 from typing import Any
 
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
 from core.api.exceptions import error_body
 from core.lockout import lockout_error
+from core.pages import current_user
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -15,6 +19,19 @@ class ThrottledLoginView(auth_views.LoginView):
 
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Where signing in lands: each role's own start page, named by URL name only (core
+    imports no app)."""
+    user = current_user(request)
+    if user.is_staff or user.is_researcher:
+        return redirect("research-projects")
+    if user.is_auditor:
+        return redirect("auditor-projects")
+    return redirect("annotator-home")
 
 
 def lockout_response(

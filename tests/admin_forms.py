@@ -1,8 +1,12 @@
-"""Drive Django admin change forms the way a browser does: start from what the page shows."""
+"""Drive Django admin change forms the way a browser does: start from what the page shows;
+then read back what the save audited."""
 
 from typing import Any
 
+from django.db import models
 from django.test import Client
+
+from provenance.models import AuditEvent
 
 
 def admin_form_data(client: Client, url: str, /, **changes: Any) -> dict[str, Any]:
@@ -37,3 +41,12 @@ def admin_form_data(client: Client, url: str, /, **changes: Any) -> dict[str, An
         else:
             data[name] = value
     return data
+
+
+def admin_changes(obj: models.Model) -> list[AuditEvent]:
+    """The ``admin.change`` events recorded for ``obj``."""
+    return list(
+        AuditEvent.objects.filter(
+            action="admin.change", object_type=obj._meta.label_lower, object_id=str(obj.pk)
+        )
+    )

@@ -9,9 +9,9 @@ from annotation.services import (
     item_control_set,
     project_create,
     project_transition,
-    user_create,
 )
 from core.models import Role, User
+from core.services import user_create
 
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test fixture
 _counter = itertools.count(1)

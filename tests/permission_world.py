@@ -19,8 +19,9 @@ from annotation.models import (
     Project,
     TakedownRequest,
 )
-from annotation.services import annotation_submit, assignment_next, takedown_file, user_role_set
+from annotation.services import annotation_submit, assignment_next, takedown_file
 from core.models import Role, User
+from core.services import user_role_set
 from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
 
 ROLES = (

@@ -1,6 +1,6 @@
 """The layering in ARCHITECTURE.md holds in the source, read statically with ``ast``.
 
-  core <- provenance <- annotation <- ml <- datasheets <- config
+  core <- provenance <- annotation <- ml <- datasheets <- demo <- config
 
 An app imports only apps below it, and from them only ``services``, ``selectors``,
 ``models`` and ``signals`` (a higher app connects receivers to a lower app's signals).
@@ -22,9 +22,13 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APPS_BOTTOM_UP = ("core", "provenance", "annotation", "ml", "datasheets", "config")
+APPS_BOTTOM_UP = ("core", "provenance", "annotation", "ml", "datasheets", "demo", "config")
 LAYER = {app: rank for rank, app in enumerate(APPS_BOTTOM_UP)}
-PUBLIC_MODULES = frozenset({"services", "selectors", "models", "signals"})
+# What a higher app may import from a lower one. ``ingest`` and ``analysis`` are the
+# annotation app's service packages for imports and agreement analyses (writes and reads of
+# their own concern, kept out of ``services`` so labeling never loads pandas or Pillow's
+# whole pipeline); the demo imports items and computes analyses through them.
+PUBLIC_MODULES = frozenset({"services", "selectors", "models", "signals", "ingest", "analysis"})
 SHARED_KERNEL = "core"
 WIRING = "config"
 # Pure modules: no framework, no Django-backed import; any higher app may use them.
@@ -36,6 +40,10 @@ PURE_CORES = (
     "provenance.licenses",
 )
 FRAMEWORKS = frozenset({"django", "celery", "kombu", "rest_framework", "drf_spectacular"})
+# annotation.tasks runs their work (importing them inside its tasks); they enqueue its tasks
+# by registered name (annotation.task_names), so importing it back would be a cycle.
+ENQUEUE_BY_NAME = ("annotation.ingest", "annotation.analysis")
+TASKS_MODULE = "annotation.tasks"
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,15 @@ def test_pure_core_imports_neither_frameworks_nor_django_backed_modules(pure_cor
     assert not violations, (
         f"{pure_core} must stay importable without Django or Celery:\n"
         + "\n".join(map(str, violations))
+    )
+
+
+@pytest.mark.parametrize("package", ENQUEUE_BY_NAME)
+def test_task_callers_never_import_the_tasks_module(package: str) -> None:
+    assert _python_files(package), f"{package} is missing from the checkout"
+    back = [found for found in _imports_of(package) if _within(found.target, TASKS_MODULE)]
+    assert not back, f"{package} must enqueue by task name, not import {TASKS_MODULE}:\n" + (
+        "\n".join(map(str, back))
     )
 
 

@@ -48,6 +48,7 @@ from annotation.urls import urlpatterns as annotation_page_routes
 from core.models import Role, User
 from core.urls import urlpatterns as core_page_routes
 from provenance.api.urls import urlpatterns as provenance_api_routes
+from provenance.urls import urlpatterns as provenance_page_routes
 from tests.factories import (
     add_control_items,
     add_text_items,
@@ -595,7 +596,11 @@ def _list_endpoint_names(routes: Sequence[URLPattern | URLResolver]) -> set[str]
 
 
 def test_query_count_cases_cover_every_page_route_and_list_endpoint() -> None:
-    pages = _route_names(annotation_page_routes) | _route_names(core_page_routes)
+    pages = (
+        _route_names(annotation_page_routes)
+        | _route_names(core_page_routes)
+        | _route_names(provenance_page_routes)
+    )
     lists = _list_endpoint_names(annotation_api_routes) | _list_endpoint_names(
         provenance_api_routes
     )

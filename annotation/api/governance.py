@@ -1,7 +1,7 @@
 """REST endpoints for governance: takedown requests, data subjects' consent, auditor reports.
 
-Kept apart from ``views.py`` (the labeling campaign) because its callers differ: anyone may
-file a takedown; owners and staff decide; auditors read everything here and change nothing.
+Apart from the labeling campaign's endpoints because its callers differ: anyone may file a
+takedown; owners and staff decide; auditors read everything here and change nothing.
 """
 
 from dataclasses import asdict
@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation import selectors, services
-from annotation.api.views import READ_ERRORS, WRITE_ERRORS, BaseApi
 from annotation.models import SubjectConsent, TakedownRequest
+from core.api.base import READ_ERRORS, WRITE_ERRORS, BaseApi
 from core.api.exceptions import error_responses
 from core.api.pagination import Pagination
 from core.api.permissions import IsResearcherOrStaff, request_user

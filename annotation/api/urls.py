@@ -2,7 +2,15 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from annotation.api import governance, views
+from annotation.api import (
+    analysis,
+    annotations,
+    assignments,
+    enrolment,
+    governance,
+    items,
+    projects,
+)
 from core.api.auth import AuthTokenApi
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -35,108 +43,110 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("auth/token/", AuthTokenApi.as_view(), name="api-token"),
     # Projects
-    path("projects/", views.ProjectListCreateApi.as_view(), name="api-projects"),
-    path("projects/<int:project_id>/", views.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/", projects.ProjectListCreateApi.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="api-project"),
     path(
         "projects/<int:project_id>/transition/",
-        views.ProjectTransitionApi.as_view(),
+        projects.ProjectTransitionApi.as_view(),
         name="api-project-transition",
     ),
     path(
         "projects/<int:project_id>/progress/",
-        views.ProjectProgressApi.as_view(),
+        projects.ProjectProgressApi.as_view(),
         name="api-project-progress",
     ),
     path(
         "projects/<int:project_id>/consent/",
-        views.ProjectConsentApi.as_view(),
+        enrolment.ProjectConsentApi.as_view(),
         name="api-project-consent",
     ),
     # Items and imports
     path(
         "projects/<int:project_id>/items/",
-        views.ProjectItemListApi.as_view(),
+        items.ProjectItemListApi.as_view(),
         name="api-project-items",
     ),
-    path("items/<int:item_id>/", views.ItemDetailApi.as_view(), name="api-item"),
-    path("items/<int:item_id>/image/", views.ItemImageApi.as_view(), name="api-item-image"),
-    path("items/<int:item_id>/control/", views.ItemControlApi.as_view(), name="api-item-control"),
+    path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="api-item"),
+    path("items/<int:item_id>/image/", items.ItemImageApi.as_view(), name="api-item-image"),
+    path("items/<int:item_id>/control/", items.ItemControlApi.as_view(), name="api-item-control"),
     path(
         "projects/<int:project_id>/imports/",
-        views.ProjectImportListCreateApi.as_view(),
+        items.ProjectImportListCreateApi.as_view(),
         name="api-project-imports",
     ),
     path(
         "projects/<int:project_id>/imports/<int:batch_id>/",
-        views.ProjectImportDetailApi.as_view(),
+        items.ProjectImportDetailApi.as_view(),
         name="api-project-import",
     ),
     # Annotators: enrolment, assignments
     path(
-        "projects/<int:project_id>/enrolment/", views.EnrolmentApi.as_view(), name="api-enrolment"
+        "projects/<int:project_id>/enrolment/",
+        enrolment.EnrolmentApi.as_view(),
+        name="api-enrolment",
     ),
     path(
         "projects/<int:project_id>/enrolment/survey/",
-        views.EnrolmentSurveyApi.as_view(),
+        enrolment.EnrolmentSurveyApi.as_view(),
         name="api-enrolment-survey",
     ),
     path(
         "projects/<int:project_id>/enrolment/withdraw/",
-        views.EnrolmentWithdrawApi.as_view(),
+        enrolment.EnrolmentWithdrawApi.as_view(),
         name="api-enrolment-withdraw",
     ),
     path(
         "projects/<int:project_id>/next/",
-        views.AssignmentNextApi.as_view(),
+        assignments.AssignmentNextApi.as_view(),
         name="api-assignment-next",
     ),
     path(
         "projects/<int:project_id>/assignments/",
-        views.AssignmentListApi.as_view(),
+        assignments.AssignmentListApi.as_view(),
         name="api-assignments",
     ),
     path(
         "assignments/<int:assignment_id>/skip/",
-        views.AssignmentSkipApi.as_view(),
+        assignments.AssignmentSkipApi.as_view(),
         name="api-assignment-skip",
     ),
     # Annotations
-    path("annotations/", views.AnnotationCreateApi.as_view(), name="api-annotations"),
+    path("annotations/", annotations.AnnotationCreateApi.as_view(), name="api-annotations"),
     path(
         "annotations/<int:annotation_id>/",
-        views.AnnotationDetailApi.as_view(),
+        annotations.AnnotationDetailApi.as_view(),
         name="api-annotation",
     ),
     path(
         "projects/<int:project_id>/annotations/",
-        views.ProjectAnnotationListApi.as_view(),
+        annotations.ProjectAnnotationListApi.as_view(),
         name="api-project-annotations",
     ),
     # Agreement analysis (owner, auditors, staff)
     path(
         "projects/<int:project_id>/agreement/",
-        views.ProjectAgreementApi.as_view(),
+        analysis.ProjectAgreementApi.as_view(),
         name="api-project-agreement",
     ),
     # Reading never recomputes: this POST does (owner and staff)
     path(
         "projects/<int:project_id>/agreement/refresh/",
-        views.ProjectAgreementRefreshApi.as_view(),
+        analysis.ProjectAgreementRefreshApi.as_view(),
         name="api-project-agreement-refresh",
     ),
     path(
         "projects/<int:project_id>/items/disagreement/",
-        views.ProjectItemDisagreementListApi.as_view(),
+        analysis.ProjectItemDisagreementListApi.as_view(),
         name="api-project-items-disagreement",
     ),
     path(
         "projects/<int:project_id>/annotators/agreement/",
-        views.ProjectAnnotatorAgreementApi.as_view(),
+        analysis.ProjectAnnotatorAgreementApi.as_view(),
         name="api-project-annotators-agreement",
     ),
     path(
         "projects/<int:project_id>/groups/<str:question>/",
-        views.ProjectGroupDisagreementApi.as_view(),
+        analysis.ProjectGroupDisagreementApi.as_view(),
         name="api-project-group-disagreement",
     ),
 ]

@@ -29,6 +29,7 @@ from annotation.ingest import (
     read_upload,
     safe_relative_path,
     sanitize_image,
+    stores,
     text_sha256,
 )
 from annotation.models import ImportBatch, Item, ProjectStatus
@@ -449,7 +450,7 @@ def test_read_upload_zip_without_manifest_refused():
 
 
 def test_read_upload_zip_over_member_count_cap_refused(monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_ARCHIVE_MEMBERS", 3)
+    monkeypatch.setattr(stores, "MAX_ARCHIVE_MEMBERS", 3)
     members = {f"{i}.png": b"x" for i in range(4)}
 
     with pytest.raises(ValidationFailed) as excinfo:

@@ -2,7 +2,7 @@
 
 import re
 
-from annotation.plots import (
+from annotation.analysis.plots import (
     analysis_figures_draw,
     entropy_histogram_svg,
     group_distribution_svg,

@@ -15,6 +15,7 @@ from annotation.schemas import (
     PRIVACY_SCHEMA,
     LabelSchema,
     SchemaError,
+    answers_match,
 )
 
 
@@ -263,3 +264,17 @@ def test_hate_speech_preset_is_three_way_nominal_with_satire_note() -> None:
     assert "Satire" in HATE_SPEECH_INSTRUCTIONS
     # The note survives storage on the project.
     assert LabelSchema.from_json(HATE_SPEECH_SCHEMA.to_json()).note == HATE_SPEECH_SCHEMA.note
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "matches"),
+    [
+        ("hateful", "hateful", True),
+        ("hateful", "neither", False),
+        (["b", "a"], ["a", "b"], True),  # a label set: stored order does not matter
+        (["a"], ["a", "b"], False),
+        ("hateful", None, False),  # no expected answer: nothing to match
+    ],
+)
+def test_answers_match_is_the_one_control_scoring_rule(value, expected, matches):
+    assert answers_match(value, expected) is matches

@@ -30,8 +30,6 @@ from annotation.services import (
     project_create,
     project_transition,
     project_update,
-    user_create,
-    user_role_set,
 )
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -72,50 +70,6 @@ def label_all(project: Project, annotator: User, value: str = NEITHER) -> list[i
 
 def slots(item_id: int) -> int:
     return Item.objects.get(pk=item_id).slots_taken
-
-
-# ---------------------------------------------------------------- users
-
-
-def test_user_create_audited_with_role() -> None:
-    user = user_create(username="newbie", password="a-long-enough-pw", role=Role.AUDITOR)
-    (event,) = events("user.create")
-    assert event.object_id == str(user.pk)
-    assert event.payload == {"role": "auditor"}
-
-
-def test_user_create_unknown_role_rejected() -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        user_create(username="newbie", password="a-long-enough-pw", role="admin")
-    assert caught.value.code == "invalid_role"
-    assert not User.objects.filter(username="newbie").exists()
-
-
-def test_user_role_set_change_audited() -> None:
-    admin = make_user(Role.RESEARCHER, is_staff=True)
-    user = make_user(Role.ANNOTATOR)
-    user_role_set(user=user, role=Role.RESEARCHER, actor=admin)
-    user.refresh_from_db()
-    assert user.role == Role.RESEARCHER
-    (event,) = events("user.role_change")
-    assert event.actor_id == admin.pk
-    assert event.payload == {"pseudonym": user.pseudonym, "from": "annotator", "to": "researcher"}
-    assert audit_chain_verify().ok
-
-
-def test_user_role_set_same_role_writes_nothing() -> None:
-    user = make_user(Role.ANNOTATOR)
-    user_role_set(user=user, role=Role.ANNOTATOR, actor=None)
-    assert events("user.role_change") == []
-
-
-def test_user_role_set_unknown_role_rejected_and_unchanged() -> None:
-    user = make_user(Role.ANNOTATOR)
-    with pytest.raises(ValidationFailed):
-        user_role_set(user=user, role="superuser", actor=None)
-    user.refresh_from_db()
-    assert user.role == Role.ANNOTATOR
-    assert events("user.role_change") == []
 
 
 # ---------------------------------------------------------------- projects

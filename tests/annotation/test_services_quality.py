@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from annotation import services
 from annotation.models import (
     Annotation,
     Assignment,
@@ -635,7 +634,7 @@ def test_label_entropy_free_text_stays_zero() -> None:
 @pytest.fixture
 def strict_contested_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """One candidate: the draw is the strategy's order itself, so the order can be tested."""
-    monkeypatch.setattr(services, "CONTESTED_CANDIDATES", 1)
+    monkeypatch.setattr("annotation.services.assignment.CONTESTED_CANDIDATES", 1)
 
 
 def contested_project() -> tuple[Project, Item, Item, Item]:

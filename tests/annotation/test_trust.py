@@ -17,10 +17,10 @@ from annotation.services import (
     takedown_decide,
     takedown_file,
     takedown_throttle,
-    user_role_set,
 )
 from core.errors import PermissionDenied
 from core.models import Role, User
+from core.services import user_role_set
 from provenance.models import AuditEvent
 from tests.factories import make_enrolled_annotator, make_open_project, make_user
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from annotation.admin import ChorusUserAdmin, ProjectAdmin
+from annotation.admin import ProjectAdmin
 from annotation.models import (
     Annotation,
     AnnotationEdit,
@@ -29,6 +29,7 @@ from annotation.services import (
     project_transition,
 )
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
+from core.admin import ChorusUserAdmin
 from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import consent_text_version

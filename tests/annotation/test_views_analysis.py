@@ -5,8 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation import plots
-from annotation.analysis import analysis_compute
+from annotation.analysis import analysis_compute, plots
 from annotation.models import AgreementAnalysis, Annotation, Item, ItemDisagreement
 from annotation.services import annotation_update
 from core.models import Role, User

@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.services import user_role_set
 from core.models import Role, User
+from core.services import user_role_set
 from tests.core.signin import (
     ACCOUNT_LIMIT,
     ADDRESS_LIMIT,

@@ -19,7 +19,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
-from annotation.plots import entropy_histogram_svg
+from annotation.analysis.plots import entropy_histogram_svg
 from config.settings import ENV_VARS
 from core.middleware import NoStoreMiddleware
 from core.models import Role, User

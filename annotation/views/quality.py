@@ -6,6 +6,8 @@ requests before any view runs). Annotators never reach these pages, and nothing 
 them tells a control item from a regular one.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from annotation import services
 from annotation.forms import ControlItemForm
-from annotation.models import ProjectStatus
+from annotation.models import Item, Project, ProjectStatus
 from annotation.selectors import (
     control_accuracy,
     control_item_list,
@@ -22,14 +24,13 @@ from annotation.selectors import (
     project_managed_by,
     project_readable_by_staff_role,
 )
-from annotation.views import PAGE_SIZE, current_user, role_required
-from core.errors import ApplicationError, Conflict
-from core.models import Role
+from annotation.views._common import staff_role_readers
+from core.errors import Conflict
+from core.models import User
+from core.pages import PAGE_SIZE, current_user, form_submit
 
-quality_readers = role_required(Role.RESEARCHER, Role.AUDITOR, staff=True)
 
-
-@quality_readers
+@staff_role_readers
 @require_http_methods(["GET", "POST"])
 def project_controls(request: HttpRequest, project_id: int) -> HttpResponse:
     user = current_user(request)
@@ -46,23 +47,14 @@ def project_controls(request: HttpRequest, project_id: int) -> HttpResponse:
             raise Conflict(
                 "The project is closed; its items can no longer change.", code="project_closed"
             )
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                item = item_get_by_external_id(project=project, external_id=data["external_id"])
-                services.item_control_set(
-                    item=item,
-                    actor=user,
-                    control=data["control"],
-                    expected_value=data["expected_value"],
-                )
-            except ApplicationError as error:
-                form.add_error(None, error.message)
-                status = error.status_code
-            else:
-                messages.success(request, f"Item {item.external_id} saved.")
-                return redirect("research-project-controls", project_id=project.pk)
+        submission = form_submit(
+            form,
+            action=lambda: _control_set(project, user, form.cleaned_data),
+            on_success=lambda item: _control_saved(request, item),
+        )
+        if submission.response is not None:
+            return submission.response
+        status = submission.status
     names = {choice.value: choice.label for choice in schema.choices}
     page = Paginator(control_item_list(project=project), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -77,6 +69,18 @@ def project_controls(request: HttpRequest, project_id: int) -> HttpResponse:
         "can_edit": can_edit,
     }
     return render(request, "annotation/project_controls.html", context, status=status)
+
+
+def _control_set(project: Project, user: User, data: dict[str, Any]) -> Item:
+    item = item_get_by_external_id(project=project, external_id=data["external_id"])
+    return services.item_control_set(
+        item=item, actor=user, control=data["control"], expected_value=data["expected_value"]
+    )
+
+
+def _control_saved(request: HttpRequest, item: Item) -> HttpResponse:
+    messages.success(request, f"Item {item.external_id} saved.")
+    return redirect("research-project-controls", project_id=item.project_id)
 
 
 def _answer_text(value: object, names: dict[str, str]) -> str:

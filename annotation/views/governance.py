@@ -1,7 +1,7 @@
 """Pages for governance: the public takedown form, deciding requests, auditor reports.
 
-Kept apart from ``views.py`` (the labeling campaign) because the audience differs: anyone
-may file a takedown; owners and staff decide; auditors read every report and change nothing
+Apart from the labeling campaign's pages because the audience differs: anyone may file a
+takedown; owners and staff decide; auditors read every report and change nothing
 (``role_required`` refuses their unsafe requests before any view runs).
 """
 
@@ -25,13 +25,10 @@ from annotation.selectors import (
     takedown_get_for,
     takedown_list_for,
 )
-from annotation.views import PAGE_SIZE, current_user, error_page, role_required
+from annotation.views._common import staff_role_readers
 from core.csv import csv_text
 from core.errors import TooManyRequests, ValidationFailed
-from core.models import Role
-
-governance_readers = role_required(Role.RESEARCHER, Role.AUDITOR, staff=True)
-deciders = role_required(Role.RESEARCHER, staff=True)
+from core.pages import PAGE_SIZE, current_user, error_page, researcher_required
 
 
 @require_http_methods(["GET", "POST"])
@@ -50,7 +47,7 @@ def takedown_public(request: HttpRequest) -> HttpResponse:
     return render(request, "annotation/takedown_form.html", {"form": form})
 
 
-@governance_readers
+@staff_role_readers
 @require_GET
 def takedown_list(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
@@ -66,7 +63,7 @@ def takedown_list(request: HttpRequest) -> HttpResponse:
     return render(request, "annotation/takedown_list.html", context)
 
 
-@governance_readers
+@staff_role_readers
 @require_http_methods(["GET", "POST"])
 def takedown_detail(request: HttpRequest, takedown_id: int) -> HttpResponse:
     user = current_user(request)
@@ -91,7 +88,7 @@ def takedown_detail(request: HttpRequest, takedown_id: int) -> HttpResponse:
     return render(request, "annotation/takedown_detail.html", context)
 
 
-@governance_readers
+@staff_role_readers
 @require_GET
 def project_license_report(request: HttpRequest, project_id: int) -> HttpResponse:
     user = current_user(request)
@@ -110,7 +107,7 @@ def project_license_report(request: HttpRequest, project_id: int) -> HttpRespons
     return render(request, "annotation/report_licenses.html", context)
 
 
-@governance_readers
+@staff_role_readers
 @require_GET
 def project_consent_report(request: HttpRequest, project_id: int) -> HttpResponse:
     user = current_user(request)
@@ -124,7 +121,7 @@ def project_consent_report(request: HttpRequest, project_id: int) -> HttpRespons
     return render(request, "annotation/report_consent.html", context)
 
 
-@deciders
+@researcher_required
 @require_http_methods(["GET", "POST"])
 def item_subject_consent(request: HttpRequest, item_id: int) -> HttpResponse:
     user = current_user(request)

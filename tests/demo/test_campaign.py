@@ -1,10 +1,7 @@
-"""``manage.py create_demo`` and the simulated crowd behind it."""
+"""``manage.py create_demo`` and the campaign it builds."""
 
 import io
-import random
 from collections import Counter
-from dataclasses import replace
-from statistics import mean
 
 import pytest
 from django.core.management import call_command
@@ -13,19 +10,6 @@ from django.db import connection
 from PIL import ExifTags, Image
 
 from annotation.analysis import analysis_get
-from annotation.demo import (
-    DEMO_PASSWORD,
-    DEMO_URL,
-    IMAGE_PROJECT_TITLE,
-    OFFENSIVE_REGION,
-    TEXT_PROJECT_TITLE,
-    DemoOptions,
-    Persona,
-    hate_label,
-    images_archive,
-    privacy_label,
-    texts_generate,
-)
 from annotation.models import (
     AgreementAnalysis,
     Annotation,
@@ -39,6 +23,13 @@ from annotation.models import (
 from annotation.selectors import annotations_for_analysis
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import User
+from demo.campaign import (
+    DEMO_PASSWORD,
+    DEMO_URL,
+    IMAGE_PROJECT_TITLE,
+    TEXT_PROJECT_TITLE,
+    DemoOptions,
+)
 from provenance.models import AuditEvent
 from provenance.services import audit_chain_verify
 
@@ -220,62 +211,3 @@ def test_create_demo_existing_demo_username_without_demo_refuses(fast_passwords)
 def test_create_demo_invalid_sizes_refused():
     with pytest.raises(CommandError, match="annotators"):
         call_command("create_demo", annotators=1, stdout=io.StringIO())
-
-
-AVERAGE_PERSONA = Persona(
-    username="annotator01",
-    age_group="35-44",
-    gender="woman",
-    region="Asia",
-    privacy_bias=0.0,
-    harshness=0.0,
-    survey_mode="full",
-    enrols_images=True,
-    enrols_texts=True,
-)
-
-
-def test_privacy_label_older_group_rates_more_private():
-    values = ("clearly_private", "private", "public", "clearly_public")
-    rng = random.Random(3)
-
-    def average(age_group: str) -> float:
-        persona = replace(AVERAGE_PERSONA, age_group=age_group)
-        return mean(
-            values.index(privacy_label(kind="beach", persona=persona, rng=rng)[0])
-            for _ in range(2000)
-        )
-
-    assert average("55+") < average("18-24") - 0.8
-
-
-def test_hate_label_offensive_region_chooses_offensive_more_often():
-    rng = random.Random(3)
-
-    def offensive_share(region: str) -> float:
-        persona = replace(AVERAGE_PERSONA, region=region)
-        labels = [hate_label(category="satire", persona=persona, rng=rng)[0] for _ in range(2000)]
-        return labels.count("offensive") / len(labels)
-
-    assert offensive_share(OFFENSIVE_REGION) > offensive_share("Asia") + 0.2
-
-
-def test_texts_generate_distinct_texts_over_every_category():
-    texts = texts_generate(120, random.Random(7))
-
-    assert len({text.text for text in texts}) == 120
-    assert {text.category for text in texts} == {
-        "hateful",
-        "offensive",
-        "neither",
-        "counter_speech",
-        "satire",
-    }
-
-
-def test_images_archive_plants_gps_and_xmp_in_some_images():
-    _, images = images_archive(8, random.Random(7))
-
-    planted = Counter(kind for image in images for kind in image.metadata_planted)
-    assert planted["gps"] >= 1 and planted["xmp"] >= 1
-    assert len({image.kind for image in images}) == 8

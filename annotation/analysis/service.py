@@ -1,37 +1,33 @@
-"""Agreement analysis: the services and selectors that compute with numpy and pandas.
+"""Computing agreement analyses: filters, the label fingerprint, compute, refresh and run.
 
-Kept apart from ``services.py`` because this is the one part of the app that computes with
-pandas (through the pure core ``annotation.agreement``). ``services.py`` never imports this
-module, so labeling, enrolment and assignment load none of it.
+What an analysis reads: the non-withdrawn labels of regular items
+(``annotation.selectors.annotations_for_analysis``), never gold or attention items nor
+items taken down, optionally restricted by filters ``{"since": "YYYY-MM-DD", "until":
+"YYYY-MM-DD", "question": key}`` (labels given on or after / on or before a day, or by
+annotators who answered a survey question). Labels of gold and attention items are read
+only to score annotators against the researcher's expected answer. Annotators are named
+by pseudonym only, in everything stored or returned.
 
-What an analysis reads: the non-withdrawn labels (``selectors.annotations_for_analysis``)
-of regular items, never gold or attention items nor items taken down, optionally
-restricted by filters ``{"since": "YYYY-MM-DD", "until": "YYYY-MM-DD", "question": key}``
-(labels given on or after / on or before a day, or by annotators who answered a survey
-question). Labels of gold and attention items are read only to score annotators against
-the researcher's expected answer. Annotators are named by pseudonym only, in everything
-stored or returned.
-
-Results are kept in ``AgreementAnalysis`` (one row per project and filters) with a
-fingerprint of the labels they came from and their plots (``annotation.plots``), drawn when
-the result is computed. Reading never writes: ``analysis_get`` hands back what is stored,
-saying whether the labels changed since (stale). Only ``analysis_refresh`` (asked for by a
-researcher's POST) and ``analysis_compute`` (batch jobs, the demo) compute: a refresh
-recomputes a small analysis within its request and queues a large one for a worker
-(``tasks.agreement_analysis_task``), the previous result staying readable meanwhile.
+Only ``analysis_refresh`` (asked for by a researcher's POST) and ``analysis_compute``
+(batch jobs, the demo) compute: a refresh recomputes a small analysis within its request
+and queues a large one for a worker (the task named ``AGREEMENT_ANALYSIS_TASK``, looked up
+by name so that this module never imports ``annotation.tasks``), the previous result
+staying readable meanwhile. ``analysis_run`` is the worker's entry point. Each result is
+stored with its plots (``plots.analysis_figures_draw``), drawn when it is computed.
 """
 
 import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
@@ -51,6 +47,7 @@ from annotation.agreement import (
     percent_agreement,
     soft_labels,
 )
+from annotation.analysis.plots import analysis_figures_draw
 from annotation.models import (
     AgreementAnalysis,
     Annotation,
@@ -59,11 +56,11 @@ from annotation.models import (
     ItemDisagreement,
     Project,
 )
-from annotation.plots import analysis_figures_draw
-from annotation.schemas import LabelSchema
+from annotation.schemas import LabelSchema, answers_match
 from annotation.selectors import annotations_for_analysis
 from annotation.surveys import PREFER_NOT_TO_SAY, Question, parse_definition
-from core.errors import ApplicationError, NotFound, ValidationFailed
+from annotation.task_names import AGREEMENT_ANALYSIS_TASK, ANALYSIS_TIME_LIMIT_S
+from core.errors import ApplicationError, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +75,7 @@ ITEM_BATCH_SIZE = 2000
 RANDOM_SEED = 0
 # A queued or running analysis untouched for this long is taken to be lost (a killed worker
 # or web process) and may be started again. Also the task's hard time limit.
-ANALYSIS_TIME_LIMIT_S = 30 * 60
-# Sort keys the per-item table accepts, mapped to what the ORM is given; the item id breaks
-# ties so that pages do not overlap.
-ITEM_DISAGREEMENT_ORDERINGS: dict[str, tuple[str, ...]] = {
-    "entropy": ("entropy", "item_id"),
-    "-entropy": ("-entropy", "item_id"),
-    "n_labels": ("n_labels", "item_id"),
-    "-n_labels": ("-n_labels", "item_id"),
-    "ds_confidence": ("ds_confidence", "item_id"),
-    "-ds_confidence": ("-ds_confidence", "item_id"),
-    "item": ("item_id",),
-    "-item": ("-item_id",),
-}
-DEFAULT_ITEM_ORDERING = "-entropy"
+# The registered name of the task that computes a queued analysis (``annotation.tasks``).
 
 
 # ---------------------------------------------------------------- filters and the labels read
@@ -267,7 +251,7 @@ def _control_scores(rows: list[tuple[str, str, Any, Any]]) -> dict[str, dict[str
         )
         kind = "gold" if control == ControlKind.GOLD else "attention"
         score[f"{kind}_n"] += 1
-        score[f"{kind}_correct"] += int(expected is not None and value == expected)
+        score[f"{kind}_correct"] += int(answers_match(value, expected))
     return scores
 
 
@@ -583,10 +567,9 @@ def _is_abandoned(analysis: AgreementAnalysis) -> bool:
 
 
 def _enqueue(analysis_id: int) -> None:
-    # Imported here because annotation.tasks imports this module.
-    from annotation.tasks import agreement_analysis_task
-
-    agreement_analysis_task.delay(analysis_id)
+    # Looked up by name, not imported: annotation.tasks imports this package. ``delay``
+    # (not ``send_task``) so that the embedded runtime's eager mode runs it in process.
+    current_app.tasks[AGREEMENT_ANALYSIS_TASK].delay(analysis_id)
 
 
 IN_PROGRESS = (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING)
@@ -677,150 +660,3 @@ def analysis_run(*, analysis_id: int) -> AgreementAnalysis | None:
     if analysis is None or not claimed:
         return analysis
     return _analysis_execute(analysis)
-
-
-# ---------------------------------------------------------------- reading results
-
-
-@dataclass(frozen=True)
-class AnalysisRead:
-    """What a reader is shown for one set of filters, as stored: nothing is computed for it.
-
-    ``analysis`` is ``None`` before the first computation. ``stale``: the labels changed
-    since the stored result was computed, or there is none; never said while a
-    recomputation is under way (``in_progress``).
-    """
-
-    filters: dict[str, str]
-    analysis: AgreementAnalysis | None
-    in_progress: bool
-    stale: bool
-
-    @property
-    def needs_refresh(self) -> bool:
-        """Worth a refresh: missing, stale, failed, or left running by a lost worker."""
-        return not self.in_progress and (
-            self.stale
-            or self.analysis is None
-            or self.analysis.status != AgreementAnalysis.Status.DONE
-        )
-
-
-def analysis_get(
-    *, project: Project, filters: Mapping[str, object], with_figures: bool = False
-) -> AnalysisRead:
-    """The stored analysis for ``filters`` and whether it is stale; reads only.
-
-    Raises ``ValidationFailed`` for bad filters or a schema that is not single-choice.
-    The stored plots are loaded only ``with_figures`` (they are most of the row's size).
-    A bounded number of queries whatever the project's size: the row, then, unless a
-    recomputation is under way, the label fingerprint's aggregates.
-    """
-    _single_choice_schema(project)
-    clean = analysis_filters_clean(project=project, filters=filters)
-    stored = _stored(project=project, filters=clean)
-    analysis = (stored if with_figures else stored.defer("figures")).first()
-    in_progress = _in_progress(analysis)
-    stale = not in_progress and (
-        analysis is None
-        or analysis.fingerprint != analysis_label_state(project=project, filters=clean).fingerprint
-    )
-    return AnalysisRead(filters=clean, analysis=analysis, in_progress=in_progress, stale=stale)
-
-
-def analysis_categories(
-    *, project: Project, analysis: AgreementAnalysis | None
-) -> list[dict[str, str]]:
-    """The categories as analysed (value and label), or the schema's before a first result."""
-    stored = analysis.summary.get("categories") if analysis and analysis.summary else None
-    if isinstance(stored, list) and stored:
-        return stored
-    schema = LabelSchema.from_json(project.label_schema)
-    return [{"value": c.value, "label": c.label} for c in schema.choices]
-
-
-def item_disagreement_list(
-    *, analysis: AgreementAnalysis | None, ordering: str | None = None
-) -> QuerySet[ItemDisagreement]:
-    """The analysis's per-item rows, sorted by an allowlisted key (``-entropy`` by default);
-    none before a first result.
-
-    Anything but a key of ``ITEM_DISAGREEMENT_ORDERINGS`` is refused: it is never handed
-    to ``order_by``, where a relation path could reach other tables.
-    """
-    key = ordering or DEFAULT_ITEM_ORDERING
-    if key not in ITEM_DISAGREEMENT_ORDERINGS:
-        raise ValidationFailed(
-            "Unknown ordering.",
-            code="invalid_ordering",
-            extra={"allowed": list(ITEM_DISAGREEMENT_ORDERINGS)},
-        )
-    if analysis is None:
-        return ItemDisagreement.objects.none()
-    return (
-        ItemDisagreement.objects.filter(analysis=analysis)
-        .select_related("item")
-        .order_by(*ITEM_DISAGREEMENT_ORDERINGS[key])
-    )
-
-
-def item_disagreement_table(
-    *, analysis: AgreementAnalysis | None, categories: list[str]
-) -> tuple[list[str], Iterator[list[object]]]:
-    """Header and rows for a CSV download: one row per item, soft label and Dawid-Skene
-    posterior spread over one column per category."""
-    header = [
-        "item",
-        "external_id",
-        "n_labels",
-        "entropy",
-        "majority",
-        "ds_label",
-        "ds_confidence",
-        *(f"p_{category}" for category in categories),
-        *(f"ds_p_{category}" for category in categories),
-    ]
-
-    def rows() -> Iterator[list[object]]:
-        queryset = item_disagreement_list(analysis=analysis).values_list(
-            "item_id",
-            "item__external_id",
-            "n_labels",
-            "entropy",
-            "majority",
-            "ds_label",
-            "ds_confidence",
-            "soft_label",
-            "ds_posterior",
-        )
-        for *fields, soft_label, ds_posterior in queryset.iterator(chunk_size=ITEM_BATCH_SIZE):
-            yield [
-                *fields,
-                *((soft_label or {}).get(category) for category in categories),
-                *((ds_posterior or {}).get(category) for category in categories),
-            ]
-
-    return header, rows()
-
-
-def analysis_group_result(
-    *, project: Project, analysis: AgreementAnalysis | None, question: str
-) -> dict[str, Any]:
-    """The stored group comparison for one survey question; 404 for a key not in the survey.
-
-    Reads only. Before a first result for the question it says ``pending``.
-    """
-    by_key = {q.key: q for q in parse_definition(project.survey)}
-    if question not in by_key:
-        raise NotFound("This project's survey has no such question.", code="unknown_question")
-    groups = analysis.groups if analysis is not None else None
-    stored = groups.get(question) if isinstance(groups, dict) else None
-    if isinstance(stored, dict):
-        return stored
-    found = by_key[question]
-    return {
-        "key": found.key,
-        "text": found.text,
-        "status": "pending",
-        "message": "Not computed yet.",
-    }

@@ -12,8 +12,8 @@ every text it writes into SVG (``<``, ``>``, ``&`` and quotes), mathtext parsing
 stays readable and searchable. ``tests/annotation/test_plots.py`` proves the escaping.
 
 An analysis's plots are drawn once, when it is computed (``analysis_figures_draw``, called
-by ``annotation.analysis``), and stored with it in ``AgreementAnalysis.figures``; pages read
-them back with ``stored_svg``. That field is written by nothing else, so what it holds is
+by ``annotation.analysis.service``), and stored with it in ``AgreementAnalysis.figures``;
+pages read them back with ``stored_svg``. That field is written by nothing else, so what it holds is
 SVG made here and may be marked safe again on the way out.
 """
 

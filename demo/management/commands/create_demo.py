@@ -16,10 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from annotation.demo import (
+from core.errors import ApplicationError
+from demo.campaign import (
     DEMO_URL,
-    SIMULATED_EFFECTS,
-    DemoError,
     DemoOptions,
     DemoReport,
     demo_build,
@@ -29,7 +28,8 @@ from annotation.demo import (
     demo_usernames_taken,
     media_delete,
 )
-from core.errors import ApplicationError
+from demo.errors import DemoError
+from demo.personas import SIMULATED_EFFECTS
 
 
 class Command(BaseCommand):
