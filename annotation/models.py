@@ -1,6 +1,6 @@
 """Projects, items, enrolments, assignments and annotations.
 
-Rules live in ``services.py``; models hold data, constraints and small derived facts.
+Rules live in the ``services`` package; models hold data, constraints and small derived facts.
 """
 
 import random

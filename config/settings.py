@@ -207,9 +207,10 @@ STORAGES = {
     },
 }
 
-# Upload limits (SECURITY_CHECKLIST rows 6 and 8). core.middleware refuses a body over
-# CHORUS_MAX_REQUEST_BYTES (413, before it is read) on every route except the import routes,
-# which are marked to take up to CHORUS_MAX_UPLOAD_BYTES; the limits below still apply.
+# Upload limits, so that no oversized or many-file request reaches a view: core.middleware
+# refuses a body over CHORUS_MAX_REQUEST_BYTES (413, before it is read) on every route
+# except the import routes, which are marked to take up to CHORUS_MAX_UPLOAD_BYTES; the
+# limits below still apply.
 CHORUS_MAX_REQUEST_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000

@@ -1,4 +1,4 @@
-"""CSV output that spreadsheets cannot turn into formulas (SECURITY_CHECKLIST row 16).
+"""CSV output that spreadsheets cannot turn into formulas.
 
 A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or a NUL may be
 run as a formula when the file is opened in a spreadsheet (OWASP "CSV Injection"). Every

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -238,3 +238,30 @@ def chromium_browser() -> Iterator[Browser]:
 def _fast_password_hashing(settings: Any) -> None:
     """The default hasher costs ~0.3 s a user on these cores; tests check no hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], Any]:
+    """``client_for(user)``: an API client authenticated as ``user`` (anonymous for ``None``)."""
+    from rest_framework.test import APIClient
+
+    def build(user: Any) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return build
+
+
+@pytest.fixture
+def signed_in() -> Callable[..., Any]:
+    """``signed_in(user, **client_kwargs)``: a page client with ``user`` signed in."""
+    from django.test import Client
+
+    def build(user: Any, **client_kwargs: Any) -> Client:
+        client = Client(**client_kwargs)
+        client.force_login(user)
+        return client
+
+    return build

@@ -1,7 +1,8 @@
 """The world both permission matrices run against (``test_api_permissions``,
 ``test_page_permissions``), and the database snapshot they compare around refused requests.
 
-Built through the real services, like every other test fixture (see ``tests/factories``).
+Built through the real services, like every other test fixture (see each app's
+``tests/<app>/factories.py``).
 """
 
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from annotation.models import (
 from annotation.services import annotation_submit, assignment_next, takedown_file
 from core.models import Role, User
 from core.services import user_role_set
-from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
+from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
+from tests.core.factories import make_user
 
 ROLES = (
     "anonymous",

@@ -1,4 +1,4 @@
-"""Schemathesis over the OpenAPI schema, in process (SECURITY_CHECKLIST row 25).
+"""Schemathesis over the OpenAPI schema, in process: no input makes the API answer 5xx.
 
 Every operation gets a bounded number of generated requests (valid and invalid), sent by
 an anonymous caller, a researcher who owns a project, and an enrolled annotator. Path ids
@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from annotation.services import annotation_submit, assignment_next
-from tests.factories import (
+from tests.annotation.factories import (
     add_text_items,
     make_enrolled_annotator,
     make_open_project,

@@ -1,6 +1,7 @@
 """API permission matrix: every role against every endpoint it must not use.
 
-Rows 11, 13, 14 and 15 of the security checklist. Anonymous callers are refused
+Cross-project access by id is 404, annotators never see each other's labels, auditors never
+write, and identities appear as pseudonyms only. Anonymous callers are refused
 everywhere (401/403) except where filing a takedown request, which anyone may do; an object
 outside the caller's scope answers 404 (its existence is not confirmed); an auditor's write
 is 403. For every refused request every table is compared before and after: nothing may
@@ -23,7 +24,7 @@ from annotation.api.urls import urlpatterns as annotation_api_routes
 from annotation.models import Assignment, TakedownRequest
 from annotation.services import annotation_submit, assignment_next
 from provenance.api.urls import urlpatterns as provenance_api_routes
-from tests.factories import make_enrolled_annotator
+from tests.annotation.factories import make_enrolled_annotator
 from tests.permission_world import ROLES, World, db_state, world_build, world_user
 
 pytestmark = pytest.mark.django_db

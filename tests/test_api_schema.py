@@ -172,3 +172,21 @@ def test_schema_docs_page_assets_served_locally_not_from_a_cdn() -> None:
     content = response.content.decode()
     assert "cdn.jsdelivr.net" not in content and "unpkg.com" not in content
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in content
+
+
+def test_schema_license_report_nested_fields_are_typed(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    report = components["LicenseReport"]["properties"]
+
+    assert report["answers"]["items"]["$ref"].endswith("/LicenseUseAnswer")
+    for finding in ("missing_license", "unknown_license", "missing_attribution"):
+        assert report[finding]["items"]["$ref"].endswith("/LicenseFinding"), finding
+    blocking = components["LicenseUseAnswer"]["properties"]["blocking"]
+    assert blocking["items"]["$ref"].endswith("/LicenseBlocker")
+    assert set(components["LicenseBlocker"]["properties"]) == {
+        "expression",
+        "rule",
+        "message",
+        "conflicts_with",
+        "items",
+    }

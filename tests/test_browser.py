@@ -15,7 +15,8 @@ from annotation.models import Annotation, Enrolment, Item
 from annotation.services import project_update
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import Role
-from tests.factories import PASSWORD, make_enrolled_annotator, make_open_project, make_user
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
+from tests.core.factories import PASSWORD, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("artifacts/browser/labeling-page.png")

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from annotation.analysis import analysis_compute
 from tests.annotation.analysis_data import make_labelled_project
-from tests.factories import PASSWORD
+from tests.core.factories import PASSWORD
 
 SCREENSHOTS = Path("artifacts/browser")
 

@@ -22,13 +22,8 @@ from annotation.models import Annotation, ImportBatch, Project
 from annotation.services import assignment_next
 from core.models import Role, User
 from core.nul import nul_path
-from tests.factories import (
-    PASSWORD,
-    make_enrolled_annotator,
-    make_open_project,
-    make_project,
-    make_user,
-)
+from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
+from tests.core.factories import PASSWORD, make_user
 from tests.permission_world import db_state
 
 pytestmark = pytest.mark.django_db
@@ -292,7 +287,7 @@ def test_nul_page_login_username_refused_no_attempt_recorded() -> None:
 
 
 def test_nul_page_post_without_csrf_token_still_refused_403_first() -> None:
-    """SECURITY_CHECKLIST row 2 holds: the NUL check runs after the CSRF check."""
+    """A POST without a CSRF token is refused (403) before the NUL check looks at it."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_user(Role.RESEARCHER))
 

@@ -1,7 +1,8 @@
 """Page permission matrix: every role against every page route of ``annotation.urls`` and
 ``provenance.urls``, and ``core.urls``' home page.
 
-Rows 11, 13, 14 and 15 of the security checklist, for the server-rendered pages. Anonymous
+The same rules as the API matrix (404 across projects, blind annotators, read-only auditors,
+pseudonyms only), for the server-rendered pages. Anonymous
 visitors are sent to sign in everywhere but the public takedown form; a page for another
 role is 403; an object outside the caller's scope is 404; an auditor's POST is 403 on every
 page (filing a takedown, open to anyone, aside). For every refused request every table is

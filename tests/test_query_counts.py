@@ -49,14 +49,14 @@ from core.models import Role, User
 from core.urls import urlpatterns as core_page_routes
 from provenance.api.urls import urlpatterns as provenance_api_routes
 from provenance.urls import urlpatterns as provenance_page_routes
-from tests.factories import (
+from tests.annotation.factories import (
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

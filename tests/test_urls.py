@@ -1,4 +1,4 @@
-"""Media is never served by URL (SECURITY_CHECKLIST row 10)."""
+"""Media is never served by URL: images reach browsers only through the access-checked view."""
 
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.views import static

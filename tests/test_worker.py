@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotation import ingest
 from annotation.models import ImportBatch, Item, Project
 from annotation.tasks import ping_task
-from tests.factories import make_project
+from tests.annotation.factories import make_project
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,12 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -205,49 +210,74 @@ class LicenseClassSerializer(serializers.Serializer[Any]):
     no_derivatives = serializers.BooleanField()
 
 
+@extend_schema_serializer(component_name="LicenseBlocker")
+class LicenseBlockerSerializer(serializers.Serializer[Any]):
+    """A rule that blocks an intended use, with example items carrying it."""
+
+    expression = serializers.CharField()
+    rule = serializers.CharField()
+    message = serializers.CharField()
+    conflicts_with = serializers.CharField(allow_null=True)
+    items = serializers.ListField(
+        child=serializers.CharField(), help_text="Up to 10 external ids carrying it."
+    )
+
+
+@extend_schema_serializer(component_name="LicenseUseAnswer")
+class LicenseUseAnswerSerializer(serializers.Serializer[Any]):
+    intended_use = serializers.ChoiceField(choices=list(INTENDED_USES))
+    allowed = serializers.BooleanField()
+    blocking = serializers.SerializerMethodField()
+    obligations = serializers.ListField(child=serializers.CharField())
+    resulting_class = LicenseClassSerializer(allow_null=True)
+    resulting_license = serializers.CharField(allow_null=True)
+
+    @extend_schema_field(LicenseBlockerSerializer(many=True))
+    def get_blocking(self, answer: selectors.UseAnswer) -> list[Any]:
+        blockers = [{**asdict(blocker), "items": items} for blocker, items in answer.blocking]
+        return list(LicenseBlockerSerializer(blockers, many=True).data)
+
+
+@extend_schema_serializer(component_name="LicenseFinding")
+class LicenseFindingSerializer(serializers.Serializer[Any]):
+    item = serializers.IntegerField(source="item_id")
+    external_id = serializers.CharField()
+    license = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="LicenseReport")
+class LicenseReportSerializer(serializers.Serializer[Any]):
+    """``selectors.LicenseReport``, every nested field typed in the OpenAPI schema."""
+
+    items = serializers.SerializerMethodField(help_text="Items not taken down.")
+    by_license = serializers.SerializerMethodField(
+        help_text="Items per license expression, most common first."
+    )
+    by_use = serializers.DictField(child=serializers.IntegerField())
+    missing_license = LicenseFindingSerializer(many=True)
+    unknown_license = LicenseFindingSerializer(many=True)
+    missing_attribution = LicenseFindingSerializer(many=True)
+    answers = LicenseUseAnswerSerializer(many=True)
+
+    def get_items(self, report: selectors.LicenseReport) -> int:
+        return len(report.items)
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_by_license(self, report: selectors.LicenseReport) -> dict[str, int]:
+        return dict(report.by_license)
+
+
 class ProjectLicenseReportApi(CsvDownloadMixin, BaseApi):
     """Licenses of a project's items and what the combination rules allow (owner, auditor,
     staff). ``?format=csv`` downloads one row per item."""
 
     renderer_classes = [JSONRenderer, CsvRenderer]
 
-    class BlockerSerializer(serializers.Serializer[Any]):
-        expression = serializers.CharField()
-        rule = serializers.CharField()
-        message = serializers.CharField()
-        conflicts_with = serializers.CharField(allow_null=True)
-        items = serializers.ListField(
-            child=serializers.CharField(), help_text="Up to 10 external ids carrying it."
-        )
-
-    class AnswerSerializer(serializers.Serializer[Any]):
-        intended_use = serializers.ChoiceField(choices=list(INTENDED_USES))
-        allowed = serializers.BooleanField()
-        blocking = serializers.ListField(child=serializers.DictField())
-        obligations = serializers.ListField(child=serializers.CharField())
-        resulting_class = LicenseClassSerializer(allow_null=True)
-        resulting_license = serializers.CharField(allow_null=True)
-
-    class FindingSerializer(serializers.Serializer[Any]):
-        item = serializers.IntegerField(source="item_id")
-        external_id = serializers.CharField()
-        license = serializers.CharField()
-
-    @extend_schema_serializer(component_name="LicenseReport")
-    class OutputSerializer(serializers.Serializer[Any]):
-        items = serializers.IntegerField()
-        by_license = serializers.DictField(child=serializers.IntegerField())
-        by_use = serializers.DictField(child=serializers.IntegerField())
-        missing_license = serializers.ListField(child=serializers.DictField())
-        unknown_license = serializers.ListField(child=serializers.DictField())
-        missing_attribution = serializers.ListField(child=serializers.DictField())
-        answers = serializers.ListField(child=serializers.DictField())
-
     @extend_schema(
         operation_id="projects_license_report",
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
         responses={
-            (200, "application/json"): OutputSerializer,
+            (200, "application/json"): LicenseReportSerializer,
             (200, "text/csv"): OpenApiTypes.STR,
             **error_responses(*READ_ERRORS),
         },
@@ -264,38 +294,7 @@ class ProjectLicenseReportApi(CsvDownloadMixin, BaseApi):
                 filename=f"licenses-project-{project.pk}.csv",
             )
             return Response(table)
-
-        def findings(items: list[selectors.LicensedItem]) -> list[Any]:
-            return list(self.FindingSerializer(items, many=True).data)
-
-        answers = [
-            {
-                "intended_use": answer.intended_use,
-                "allowed": answer.allowed,
-                "blocking": [
-                    self.BlockerSerializer({**asdict(blocker), "items": examples}).data
-                    for blocker, examples in answer.blocking
-                ],
-                "obligations": list(answer.obligations),
-                "resulting_class": (
-                    LicenseClassSerializer(answer.resulting_class).data
-                    if answer.resulting_class
-                    else None
-                ),
-                "resulting_license": answer.resulting_license,
-            }
-            for answer in report.answers
-        ]
-        data = {
-            "items": len(report.items),
-            "by_license": dict(report.by_license),
-            "by_use": report.by_use,
-            "missing_license": findings(report.missing_license),
-            "unknown_license": findings(report.unknown_license),
-            "missing_attribution": findings(report.missing_attribution),
-            "answers": answers,
-        }
-        return Response(self.OutputSerializer(data).data)
+        return Response(LicenseReportSerializer(report).data)
 
 
 class ProjectConsentReportApi(BaseApi):

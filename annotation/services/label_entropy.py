@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from annotation.agreement.entropy import normalized_entropy
 from annotation.models import Annotation, Item, Project
 from annotation.schemas import LabelSchema
 
@@ -41,11 +42,7 @@ def _label_entropy(values: Sequence[Any], schema: LabelSchema) -> float:
     else:
         answers = [str(value) for value in values]
         n_categories = len(schema.values)
-    if n_categories < 2:
-        return 0.0
-    total = len(answers)
-    entropy = -sum(n / total * math.log(n / total) for n in Counter(answers).values())
-    return max(0.0, entropy / math.log(n_categories))
+    return normalized_entropy(Counter(answers).values(), n_categories)
 
 
 def _item_entropy_refresh(item_ids: Iterable[int]) -> None:

@@ -7,7 +7,7 @@ from annotation.models import Enrolment, Project
 from annotation.services import annotation_submit, assignment_next, enrolment_survey_submit
 from annotation.surveys import DEFAULT_SURVEY, PREFER_NOT_TO_SAY
 from core.models import User
-from tests.factories import make_enrolled_annotator, make_open_project
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
 
 HATE = ("hateful", "offensive", "neither")
 PRIVACY = ("clearly_private", "private", "public", "clearly_public")

@@ -11,7 +11,8 @@ from PIL import ExifTags, Image, ImageCms
 
 from annotation.models import Project
 from core.models import Role, User
-from tests.factories import make_project, make_user
+from tests.annotation.factories import make_project
+from tests.core.factories import make_user
 
 XMP_PACKET = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'

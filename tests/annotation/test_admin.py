@@ -11,7 +11,8 @@ from core.models import Role
 from provenance.models import AuditEvent
 from provenance.services import audit_chain_verify
 from tests.admin_forms import admin_changes, admin_form_data
-from tests.factories import make_open_project, make_user
+from tests.annotation.factories import make_open_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

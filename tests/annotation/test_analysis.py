@@ -37,7 +37,7 @@ from tests.annotation.analysis_data import (
     label_everything,
     make_labelled_project,
 )
-from tests.factories import make_enrolled_annotator, make_open_project
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
 
 pytestmark = pytest.mark.django_db
 

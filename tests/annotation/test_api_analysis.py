@@ -5,24 +5,16 @@ import csv
 import io
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotation.analysis import analysis_compute
 from annotation.models import AgreementAnalysis, Item, ItemDisagreement
 from annotation.services import annotation_update
 from annotation.tasks import agreement_analysis_task
-from core.models import Role, User
+from core.models import Role
 from tests.annotation.analysis_data import HATE, make_labelled_project
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def urls(project_id: int) -> dict[str, str]:
@@ -69,7 +61,7 @@ def make_stale(data) -> None:
     )
 
 
-def test_agreement_owner_gets_summary_status_and_count(computed):
+def test_agreement_owner_gets_summary_status_and_count(computed, client_for):
     response = client_for(computed.project.owner).get(urls(computed.project.pk)["agreement"])
 
     assert response.status_code == 200, response.json()
@@ -84,7 +76,7 @@ def test_agreement_owner_gets_summary_status_and_count(computed):
     assert isinstance(body["summary"]["alpha"], float)
 
 
-def test_agreement_filters_from_query_and_bad_filter_400_error_shape(labelled):
+def test_agreement_filters_from_query_and_bad_filter_400_error_shape(labelled, client_for):
     analysis_compute(
         project=labelled.project, filters={"question": "age_group", "since": "2000-01-01"}
     )
@@ -104,7 +96,7 @@ def test_agreement_filters_from_query_and_bad_filter_400_error_shape(labelled):
     assert set(bad_date.json()) == {"code", "message", "extra"}
 
 
-def test_analysis_endpoints_annotator_of_the_project_gets_404_everywhere(labelled):
+def test_analysis_endpoints_annotator_of_the_project_gets_404_everywhere(labelled, client_for):
     annotator = labelled.annotators[0]
 
     for url in urls(labelled.project.pk).values():
@@ -115,7 +107,7 @@ def test_analysis_endpoints_annotator_of_the_project_gets_404_everywhere(labelle
     assert not AgreementAnalysis.objects.exists()
 
 
-def test_analysis_endpoints_other_researcher_404_anonymous_refused(labelled):
+def test_analysis_endpoints_other_researcher_404_anonymous_refused(labelled, client_for):
     stranger = make_user(Role.RESEARCHER)
 
     for url in urls(labelled.project.pk).values():
@@ -123,7 +115,7 @@ def test_analysis_endpoints_other_researcher_404_anonymous_refused(labelled):
         assert client_for(None).get(url).status_code in (401, 403)
 
 
-def test_analysis_endpoints_auditor_and_staff_read(labelled):
+def test_analysis_endpoints_auditor_and_staff_read(labelled, client_for):
     auditor = make_user(Role.AUDITOR)
     staff = make_user(Role.RESEARCHER, is_staff=True)
 
@@ -132,7 +124,7 @@ def test_analysis_endpoints_auditor_and_staff_read(labelled):
             assert client_for(user).get(url).status_code == 200, url
 
 
-def test_analysis_endpoints_name_annotators_by_pseudonym_only(computed):
+def test_analysis_endpoints_name_annotators_by_pseudonym_only(computed, client_for):
     client = client_for(computed.project.owner)
     bodies = "".join(client.get(url).content.decode() for url in urls(computed.project.pk).values())
 
@@ -143,7 +135,7 @@ def test_analysis_endpoints_name_annotators_by_pseudonym_only(computed):
 
 
 def test_item_disagreement_list_paginated_sorted_in_bounded_queries(
-    computed, django_assert_max_num_queries
+    computed, django_assert_max_num_queries, client_for
 ):
     client = client_for(computed.project.owner)
     url = urls(computed.project.pk)["items"]
@@ -174,7 +166,7 @@ def test_item_disagreement_list_paginated_sorted_in_bounded_queries(
 @pytest.mark.parametrize(
     "ordering", ["annotator__password", "item__project__owner__password", "-id", "entropy,item"]
 )
-def test_item_disagreement_list_unlisted_ordering_400_error_shape(labelled, ordering):
+def test_item_disagreement_list_unlisted_ordering_400_error_shape(labelled, ordering, client_for):
     response = client_for(labelled.project.owner).get(
         urls(labelled.project.pk)["items"], {"ordering": ordering}
     )
@@ -187,7 +179,7 @@ def test_item_disagreement_list_unlisted_ordering_400_error_shape(labelled, orde
 
 
 @pytest.mark.parametrize("how", ["query", "accept"])
-def test_item_disagreement_csv_download_every_item_cells_defused(computed, how):
+def test_item_disagreement_csv_download_every_item_cells_defused(computed, how, client_for):
     labelled = computed
     first = Item.objects.filter(project=labelled.project).order_by("pk")[0]
     Item.objects.filter(pk=first.pk).update(external_id='=HYPERLINK("http://evil","x")')
@@ -212,7 +204,7 @@ def test_item_disagreement_csv_download_every_item_cells_defused(computed, how):
     assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())
 
 
-def test_item_disagreement_csv_error_answered_in_json(labelled):
+def test_item_disagreement_csv_error_answered_in_json(labelled, client_for):
     response = client_for(make_user(Role.RESEARCHER)).get(
         urls(labelled.project.pk)["items"], {"format": "csv"}
     )
@@ -222,7 +214,7 @@ def test_item_disagreement_csv_error_answered_in_json(labelled):
     assert response.json()["code"] == "not_found"
 
 
-def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(computed):
+def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(computed, client_for):
     response = client_for(computed.project.owner).get(urls(computed.project.pk)["annotators"])
 
     assert response.status_code == 200
@@ -234,7 +226,7 @@ def test_annotator_agreement_lists_pseudonyms_with_control_accuracy(computed):
     )
 
 
-def test_group_disagreement_known_question_groups_and_pairs(computed):
+def test_group_disagreement_known_question_groups_and_pairs(computed, client_for):
     response = client_for(computed.project.owner).get(urls(computed.project.pk)["groups"])
 
     assert response.status_code == 200
@@ -246,7 +238,7 @@ def test_group_disagreement_known_question_groups_and_pairs(computed):
     assert body["n_permutations"] == 1000
 
 
-def test_group_disagreement_unanswered_question_skipped_with_message(computed):
+def test_group_disagreement_unanswered_question_skipped_with_message(computed, client_for):
     response = client_for(computed.project.owner).get(
         f"/api/v1/projects/{computed.project.pk}/groups/gender/"
     )
@@ -257,7 +249,7 @@ def test_group_disagreement_unanswered_question_skipped_with_message(computed):
     assert "groups" not in response.json()
 
 
-def test_group_disagreement_unknown_question_404_error_shape(labelled):
+def test_group_disagreement_unknown_question_404_error_shape(labelled, client_for):
     response = client_for(labelled.project.owner).get(
         f"/api/v1/projects/{labelled.project.pk}/groups/shoe_size/"
     )
@@ -270,7 +262,7 @@ def test_group_disagreement_unknown_question_404_error_shape(labelled):
     }
 
 
-def test_agreement_multi_label_project_400_unsupported_schema(labelled):
+def test_agreement_multi_label_project_400_unsupported_schema(labelled, client_for):
     project = labelled.project
     project.label_schema = {
         "kind": "multi_label",
@@ -285,7 +277,9 @@ def test_agreement_multi_label_project_400_unsupported_schema(labelled):
 
 
 @pytest.mark.parametrize("role", ["owner", "auditor"])
-def test_analysis_endpoints_stale_get_answers_stored_result_and_writes_nothing(computed, role):
+def test_analysis_endpoints_stale_get_answers_stored_result_and_writes_nothing(
+    computed, role, client_for
+):
     make_stale(computed)
     user = computed.project.owner if role == "owner" else make_user(Role.AUDITOR)
     before = stored_rows()
@@ -300,7 +294,7 @@ def test_analysis_endpoints_stale_get_answers_stored_result_and_writes_nothing(c
     assert responses["groups"].json()["status"] == "done"
 
 
-def test_analysis_endpoints_before_first_computation_say_so_and_store_nothing(labelled):
+def test_analysis_endpoints_before_first_computation_say_so_and_store_nothing(labelled, client_for):
     client = client_for(labelled.project.owner)
     responses = {name: client.get(url) for name, url in urls(labelled.project.pk).items()}
 
@@ -317,7 +311,7 @@ def test_analysis_endpoints_before_first_computation_say_so_and_store_nothing(la
     assert responses["groups"].json()["status"] == "pending"
 
 
-def test_agreement_refresh_small_computed_in_request_200_then_fresh(labelled):
+def test_agreement_refresh_small_computed_in_request_200_then_fresh(labelled, client_for):
     client = client_for(labelled.project.owner)
 
     response = client.post(refresh_url(labelled.project.pk), {}, format="json")
@@ -331,7 +325,7 @@ def test_agreement_refresh_small_computed_in_request_200_then_fresh(labelled):
     assert AgreementAnalysis.objects.get().figures["entropy"].startswith("<svg")
 
 
-def test_agreement_refresh_filters_in_body_bad_filter_400(labelled):
+def test_agreement_refresh_filters_in_body_bad_filter_400(labelled, client_for):
     client = client_for(labelled.project.owner)
 
     filtered = client.post(
@@ -346,7 +340,7 @@ def test_agreement_refresh_filters_in_body_bad_filter_400(labelled):
 
 
 def test_agreement_refresh_large_stale_queued_202_previous_result_meanwhile(
-    computed, settings, django_capture_on_commit_callbacks, monkeypatch
+    computed, settings, django_capture_on_commit_callbacks, monkeypatch, client_for
 ):
     queued: list[int] = []
     monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
@@ -365,7 +359,9 @@ def test_agreement_refresh_large_stale_queued_202_previous_result_meanwhile(
         assert body["summary"]["n_labels"] == 24
 
 
-def test_agreement_refresh_auditor_403_annotator_and_stranger_404_nothing_written(computed):
+def test_agreement_refresh_auditor_403_annotator_and_stranger_404_nothing_written(
+    computed, client_for
+):
     make_stale(computed)
     before = stored_rows()
     url = refresh_url(computed.project.pk)
@@ -379,7 +375,7 @@ def test_agreement_refresh_auditor_403_annotator_and_stranger_404_nothing_writte
     assert stored_rows() == before
 
 
-def test_item_disagreement_options_with_csv_format_answered_in_json(labelled):
+def test_item_disagreement_options_with_csv_format_answered_in_json(labelled, client_for):
     response = client_for(labelled.project.owner).options(
         urls(labelled.project.pk)["items"] + "?format=csv"
     )
@@ -389,7 +385,7 @@ def test_item_disagreement_options_with_csv_format_answered_in_json(labelled):
 
 
 def test_annotator_agreement_fresh_analysis_in_bounded_queries(
-    computed, django_assert_max_num_queries
+    computed, django_assert_max_num_queries, client_for
 ):
     client = client_for(computed.project.owner)
     url = urls(computed.project.pk)["annotators"]

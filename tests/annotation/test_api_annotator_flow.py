@@ -8,17 +8,11 @@ from rest_framework.test import APIClient
 from annotation.models import Annotation, AnnotationEdit, Assignment, Enrolment, Project
 from annotation.services import annotation_submit, assignment_next, project_update
 from annotation.surveys import DEFAULT_SURVEY
-from core.models import Role, User
-from tests.factories import make_enrolled_annotator, make_open_project, make_user
+from core.models import Role
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def project_url(project: Project, suffix: str = "") -> str:
@@ -31,7 +25,7 @@ def next_item(client: APIClient, project: Project) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_enrolment_create_with_consent_returns_201_then_200_recorded_as_api() -> None:
+def test_enrolment_create_with_consent_returns_201_then_200_recorded_as_api(client_for) -> None:
     project = make_open_project(2)
     annotator = make_user(Role.ANNOTATOR)
     client = client_for(annotator)
@@ -47,7 +41,7 @@ def test_enrolment_create_with_consent_returns_201_then_200_recorded_as_api() ->
     assert Enrolment.objects.filter(project=project, annotator=annotator).count() == 1
 
 
-def test_enrolment_create_without_consent_returns_400_nothing_recorded() -> None:
+def test_enrolment_create_without_consent_returns_400_nothing_recorded(client_for) -> None:
     project = make_open_project(1)
     annotator = make_user(Role.ANNOTATOR)
 
@@ -60,7 +54,7 @@ def test_enrolment_create_without_consent_returns_400_nothing_recorded() -> None
     assert not Enrolment.objects.exists()
 
 
-def test_enrolment_get_not_enrolled_returns_404_not_enrolled() -> None:
+def test_enrolment_get_not_enrolled_returns_404_not_enrolled(client_for) -> None:
     project = make_open_project(1)
 
     response = client_for(make_user(Role.ANNOTATOR)).get(project_url(project, "enrolment/"))
@@ -69,7 +63,7 @@ def test_enrolment_get_not_enrolled_returns_404_not_enrolled() -> None:
     assert response.json()["code"] == "not_enrolled"
 
 
-def test_enrolment_survey_put_valid_answers_stored_invalid_returns_400() -> None:
+def test_enrolment_survey_put_valid_answers_stored_invalid_returns_400(client_for) -> None:
     project = make_open_project(1)
     project_update(project=project, actor=project.owner, data={"survey": DEFAULT_SURVEY})
     annotator = make_enrolled_annotator(project)
@@ -87,7 +81,7 @@ def test_enrolment_survey_put_valid_answers_stored_invalid_returns_400() -> None
     assert invalid.json()["code"] == "invalid_survey"
 
 
-def test_assignment_next_returns_assignment_with_item_content_only() -> None:
+def test_assignment_next_returns_assignment_with_item_content_only(client_for) -> None:
     project = make_open_project(2)
     client = client_for(make_enrolled_annotator(project))
 
@@ -99,7 +93,7 @@ def test_assignment_next_returns_assignment_with_item_content_only() -> None:
     assert body["item"]["image_url"] is None
 
 
-def test_assignment_next_nothing_left_returns_204() -> None:
+def test_assignment_next_nothing_left_returns_204(client_for) -> None:
     project = make_open_project(1, k=1)
     annotator = make_enrolled_annotator(project)
     client = client_for(annotator)
@@ -112,7 +106,7 @@ def test_assignment_next_nothing_left_returns_204() -> None:
     assert response.content == b""
 
 
-def test_assignment_next_not_enrolled_returns_403_not_enrolled() -> None:
+def test_assignment_next_not_enrolled_returns_403_not_enrolled(client_for) -> None:
     project = make_open_project(1)
 
     response = client_for(make_user(Role.ANNOTATOR)).post(project_url(project, "next/"))
@@ -122,7 +116,7 @@ def test_assignment_next_not_enrolled_returns_403_not_enrolled() -> None:
     assert not Assignment.objects.exists()
 
 
-def test_annotation_submit_replay_returns_200_different_value_returns_409() -> None:
+def test_annotation_submit_replay_returns_200_different_value_returns_409(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
     client = client_for(annotator)
@@ -142,7 +136,7 @@ def test_annotation_submit_replay_returns_200_different_value_returns_409() -> N
     assert stored.value == "offensive"
 
 
-def test_annotation_submit_invalid_label_returns_400_invalid_label() -> None:
+def test_annotation_submit_invalid_label_returns_400_invalid_label(client_for) -> None:
     project = make_open_project(1)
     client = client_for(make_enrolled_annotator(project))
     item_id = next_item(client, project)["item"]["id"]
@@ -156,7 +150,7 @@ def test_annotation_submit_invalid_label_returns_400_invalid_label() -> None:
     assert not Annotation.objects.exists()
 
 
-def test_annotation_submit_unassigned_item_returns_404() -> None:
+def test_annotation_submit_unassigned_item_returns_404(client_for) -> None:
     project = make_open_project(2)
     annotator = make_enrolled_annotator(project)
     item = project.items.first()
@@ -170,7 +164,7 @@ def test_annotation_submit_unassigned_item_returns_404() -> None:
     assert not Annotation.objects.exists()
 
 
-def test_assignment_skip_own_returns_skipped_others_return_404() -> None:
+def test_assignment_skip_own_returns_skipped_others_return_404(client_for) -> None:
     project = make_open_project(2)
     owner_of_assignment = make_enrolled_annotator(project)
     assignment_id = next_item(client_for(owner_of_assignment), project)["id"]
@@ -184,7 +178,7 @@ def test_assignment_skip_own_returns_skipped_others_return_404() -> None:
     assert skipped.json()["status"] == "skipped"
 
 
-def test_assignment_list_returns_only_own_assignments() -> None:
+def test_assignment_list_returns_only_own_assignments(client_for) -> None:
     project = make_open_project(3)
     mine = make_enrolled_annotator(project)
     theirs = make_enrolled_annotator(project)
@@ -196,7 +190,7 @@ def test_assignment_list_returns_only_own_assignments() -> None:
     assert [a["id"] for a in response.json()["results"]] == [my_assignment]
 
 
-def test_annotation_list_annotator_sees_own_researcher_sees_pseudonyms() -> None:
+def test_annotation_list_annotator_sees_own_researcher_sees_pseudonyms(client_for) -> None:
     project = make_open_project(1, k=2)
     first, second = make_enrolled_annotator(project), make_enrolled_annotator(project)
     for annotator, value in ((first, "hateful"), (second, "neither")):
@@ -218,7 +212,7 @@ def test_annotation_list_annotator_sees_own_researcher_sees_pseudonyms() -> None
     assert all("annotator" not in a for a in results)
 
 
-def test_annotation_update_author_edits_and_history_kept() -> None:
+def test_annotation_update_author_edits_and_history_kept(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
     client = client_for(annotator)
@@ -239,7 +233,7 @@ def test_annotation_update_author_edits_and_history_kept() -> None:
     assert AnnotationEdit.objects.get().previous_value == "hateful"
 
 
-def test_annotation_detail_other_annotator_and_researcher_get_404_unchanged() -> None:
+def test_annotation_detail_other_annotator_and_researcher_get_404_unchanged(client_for) -> None:
     project = make_open_project(1, k=2)
     author = make_enrolled_annotator(project)
     assignment = assignment_next(project=project, annotator=author)
@@ -259,7 +253,7 @@ def test_annotation_detail_other_annotator_and_researcher_get_404_unchanged() ->
     assert annotation.value == "hateful"
 
 
-def test_enrolment_withdraw_excludes_labels_and_blocks_next() -> None:
+def test_enrolment_withdraw_excludes_labels_and_blocks_next(client_for) -> None:
     project = make_open_project(2)
     annotator = make_enrolled_annotator(project)
     client = client_for(annotator)
@@ -280,6 +274,7 @@ def test_enrolment_withdraw_excludes_labels_and_blocks_next() -> None:
 
 def test_annotation_and_assignment_lists_query_count_does_not_grow_with_rows(
     django_assert_max_num_queries: Any,
+    client_for,
 ) -> None:
     project = make_open_project(6, k=3)
     annotators = [make_enrolled_annotator(project) for _ in range(3)]

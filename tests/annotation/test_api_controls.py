@@ -6,25 +6,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotation.models import Annotation, Item, Project, ProjectStatus
-from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.services import project_transition
-from core.models import Role, User
+from core.models import Role
 from provenance.models import AuditEvent
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
+    OFFENSIVE,
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 # Keys that would give a control item away.
 CONTROL_KEYS = {"control", "expected_value"}
 
@@ -35,13 +35,6 @@ def seeded_random() -> Iterator[None]:
     random.seed(7)
     yield
     random.setstate(state)
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def control_url(item: Item) -> str:
@@ -65,7 +58,7 @@ def keys(value: Any) -> set[str]:
 # ---------------------------------------------------------------- PATCH /items/{id}/control/
 
 
-def test_item_control_api_owner_marks_corrects_and_unmarks_item() -> None:
+def test_item_control_api_owner_marks_corrects_and_unmarks_item(client_for) -> None:
     project = make_project()
     (item,) = add_text_items(project, 1)
     client = client_for(project.owner)
@@ -85,7 +78,7 @@ def test_item_control_api_owner_marks_corrects_and_unmarks_item() -> None:
     assert AuditEvent.objects.filter(action="item.control_set").count() == 3
 
 
-def test_item_control_api_staff_may_mark_any_projects_item() -> None:
+def test_item_control_api_staff_may_mark_any_projects_item(client_for) -> None:
     project = make_project()
     (item,) = add_text_items(project, 1)
     staff = make_user(Role.RESEARCHER, is_staff=True)
@@ -110,7 +103,7 @@ def test_item_control_api_staff_may_mark_any_projects_item() -> None:
     ],
 )
 def test_item_control_api_bad_input_400_in_error_shape_and_unchanged(
-    body: dict[str, Any], code: str
+    body: dict[str, Any], code: str, client_for
 ) -> None:
     project = make_project()
     (item,) = add_text_items(project, 1)
@@ -123,7 +116,7 @@ def test_item_control_api_bad_input_400_in_error_shape_and_unchanged(
     assert item_state(item) == ("", None)
 
 
-def test_item_control_api_labeled_item_409() -> None:
+def test_item_control_api_labeled_item_409(client_for) -> None:
     project = make_open_project(1, k=2)
     annotator = make_enrolled_annotator(project)
     assignment = client_for(annotator).post(f"/api/v1/projects/{project.pk}/next/").json()
@@ -150,7 +143,7 @@ def test_item_control_api_labeled_item_409() -> None:
         ("anonymous", 401),
     ],
 )
-def test_item_control_api_refused_roles_change_nothing(role: str, status: int) -> None:
+def test_item_control_api_refused_roles_change_nothing(role: str, status: int, client_for) -> None:
     project = make_open_project(2, k=2)
     assigned = make_enrolled_annotator(project)
     assignment = client_for(assigned).post(f"/api/v1/projects/{project.pk}/next/").json()
@@ -174,7 +167,7 @@ def test_item_control_api_refused_roles_change_nothing(role: str, status: int) -
     assert AuditEvent.objects.count() == audit_before
 
 
-def test_item_control_api_unknown_item_404() -> None:
+def test_item_control_api_unknown_item_404(client_for) -> None:
     owner = make_user(Role.RESEARCHER)
 
     response = client_for(owner).patch(
@@ -187,7 +180,7 @@ def test_item_control_api_unknown_item_404() -> None:
 # ---------------------------------------------------------------- project settings
 
 
-def test_project_api_create_and_patch_strategy_and_control_rate() -> None:
+def test_project_api_create_and_patch_strategy_and_control_rate(client_for) -> None:
     owner = make_user(Role.RESEARCHER)
     client = client_for(owner)
 
@@ -216,7 +209,7 @@ def test_project_api_create_and_patch_strategy_and_control_rate() -> None:
 @pytest.mark.parametrize(
     "body", [{"control_rate": 0.51}, {"control_rate": -0.1}, {"assignment_strategy": "random"}]
 )
-def test_project_api_patch_bad_quality_settings_400(body: dict[str, Any]) -> None:
+def test_project_api_patch_bad_quality_settings_400(body: dict[str, Any], client_for) -> None:
     project = make_project()
 
     response = client_for(project.owner).patch(
@@ -228,7 +221,9 @@ def test_project_api_patch_bad_quality_settings_400(body: dict[str, Any]) -> Non
     assert (stored.control_rate, stored.assignment_strategy) == (0.0, "least_labeled")
 
 
-def test_project_api_control_rate_shown_to_owner_and_auditor_hidden_from_annotator() -> None:
+def test_project_api_control_rate_shown_to_owner_and_auditor_hidden_from_annotator(
+    client_for,
+) -> None:
     project = make_open_project(2, control_rate=0.2)
     annotator = make_enrolled_annotator(project)
     url = f"/api/v1/projects/{project.pk}/"
@@ -247,7 +242,7 @@ def test_project_api_control_rate_shown_to_owner_and_auditor_hidden_from_annotat
     assert seen["annotator"]["assignment_strategy"] == "least_labeled"
 
 
-def test_project_items_api_shows_control_kind_and_answer_to_owner() -> None:
+def test_project_items_api_shows_control_kind_and_answer_to_owner(client_for) -> None:
     project = make_project()
     add_text_items(project, 1)
     (control,) = add_control_items(project, 1, expected_value=HATEFUL)
@@ -260,7 +255,7 @@ def test_project_items_api_shows_control_kind_and_answer_to_owner() -> None:
     assert all("label_entropy" in row for row in rows.values())
 
 
-def test_project_progress_api_counts_control_items_apart(seeded_random: None) -> None:
+def test_project_progress_api_counts_control_items_apart(seeded_random: None, client_for) -> None:
     project = make_project(k=1, control_rate=0.5)
     add_text_items(project, 10)
     controls = add_control_items(project, 2, expected_value=HATEFUL)
@@ -281,7 +276,9 @@ def test_project_progress_api_counts_control_items_apart(seeded_random: None) ->
 # ---------------------------------------------------------------- blindness
 
 
-def test_annotator_api_responses_never_mention_control_items(seeded_random: None) -> None:
+def test_annotator_api_responses_never_mention_control_items(
+    seeded_random: None, client_for
+) -> None:
     project = make_project(k=1, control_rate=0.5)
     add_text_items(project, 12)
     controls = add_control_items(project, 4, expected_value=HATEFUL)

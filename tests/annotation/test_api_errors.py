@@ -7,17 +7,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.services import annotation_submit, assignment_next
-from core.models import Role, User
-from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
+from core.models import Role
+from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def assert_error_shape(response: Any, status: int, code: str) -> None:
@@ -30,7 +24,7 @@ def assert_error_shape(response: Any, status: int, code: str) -> None:
     assert isinstance(body["extra"], dict)
 
 
-def test_error_400_validation_lists_fields() -> None:
+def test_error_400_validation_lists_fields(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(
         "/api/v1/projects/", {"annotations_per_item": "many"}, format="json"
     )
@@ -40,7 +34,7 @@ def test_error_400_validation_lists_fields() -> None:
 
 
 @pytest.mark.parametrize("body", ['{"title": ', "[1, 2", "\x00", '{"a": NaN'])
-def test_error_400_malformed_json_is_parse_error(body: str) -> None:
+def test_error_400_malformed_json_is_parse_error(body: str, client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(
         "/api/v1/projects/", data=body, content_type="application/json"
     )
@@ -48,7 +42,7 @@ def test_error_400_malformed_json_is_parse_error(body: str) -> None:
     assert_error_shape(response, 400, "parse_error")
 
 
-def test_error_400_json_array_body_is_invalid_not_500() -> None:
+def test_error_400_json_array_body_is_invalid_not_500(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(
         "/api/v1/projects/", data=json.dumps([1, 2]), content_type="application/json"
     )
@@ -56,39 +50,39 @@ def test_error_400_json_array_body_is_invalid_not_500() -> None:
     assert_error_shape(response, 400, "invalid")
 
 
-def test_error_anonymous_is_not_authenticated() -> None:
+def test_error_anonymous_is_not_authenticated(client_for) -> None:
     response = client_for(None).get("/api/v1/projects/")
 
     assert response.status_code in (401, 403)
     assert_error_shape(response, response.status_code, "not_authenticated")
 
 
-def test_error_403_wrong_role() -> None:
+def test_error_403_wrong_role(client_for) -> None:
     response = client_for(make_user(Role.ANNOTATOR)).get("/api/v1/audit/events/")
 
     assert_error_shape(response, 403, "auditor_only")
 
 
-def test_error_404_unknown_object_and_unknown_api_path() -> None:
+def test_error_404_unknown_object_and_unknown_api_path(client_for) -> None:
     client = client_for(make_user(Role.RESEARCHER))
 
     assert_error_shape(client.get("/api/v1/projects/999999/"), 404, "not_found")
     assert_error_shape(client.get("/api/v1/no-such-endpoint/"), 404, "not_found")
 
 
-def test_error_404_huge_id_is_not_found_not_500() -> None:
+def test_error_404_huge_id_is_not_found_not_500(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).get(f"/api/v1/projects/{10**30}/")
 
     assert_error_shape(response, 404, "not_found")
 
 
-def test_error_405_method_not_allowed() -> None:
+def test_error_405_method_not_allowed(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).delete("/api/v1/projects/")
 
     assert_error_shape(response, 405, "method_not_allowed")
 
 
-def test_error_409_conflict() -> None:
+def test_error_409_conflict(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
     assignment = assignment_next(project=project, annotator=annotator)
@@ -102,7 +96,7 @@ def test_error_409_conflict() -> None:
     assert_error_shape(response, 409, "already_labeled")
 
 
-def test_error_413_json_body_over_limit(settings: Any) -> None:
+def test_error_413_json_body_over_limit(settings: Any, client_for) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     project = make_project()
 
@@ -113,7 +107,7 @@ def test_error_413_json_body_over_limit(settings: Any) -> None:
     assert_error_shape(response, 413, "too_large")
 
 
-def test_error_415_unsupported_media_type() -> None:
+def test_error_415_unsupported_media_type(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(
         "/api/v1/projects/", data="title=x", content_type="text/plain"
     )
@@ -134,7 +128,7 @@ def test_error_429_login_throttled(settings: Any) -> None:
     assert response.json()["extra"]["retry_after_seconds"] > 0
 
 
-def test_error_out_of_range_body_values_are_400() -> None:
+def test_error_out_of_range_body_values_are_400(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
 

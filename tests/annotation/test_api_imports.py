@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from annotation.models import ImportBatch, Project
-from core.models import Role, User
-from tests.factories import make_project, make_user
+from core.models import Role
+from tests.annotation.factories import make_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +20,6 @@ CSV = b"external_id,text,license\nx1,hello there,CC-BY-4.0\nx2,another text,CC0-
 def media_root(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path
     return tmp_path
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def csv_upload(name: str = "texts.csv") -> SimpleUploadedFile:
@@ -41,7 +34,9 @@ def stored_files(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file()]
 
 
-def test_import_create_owner_one_file_returns_202_and_is_pollable(media_root: Path) -> None:
+def test_import_create_owner_one_file_returns_202_and_is_pollable(
+    media_root: Path, client_for
+) -> None:
     project = make_project()
     client = client_for(project.owner)
 
@@ -60,6 +55,7 @@ def test_import_create_owner_one_file_returns_202_and_is_pollable(media_root: Pa
 
 def test_import_create_two_files_in_one_field_returns_400_nothing_stored(
     media_root: Path,
+    client_for,
 ) -> None:
     project = make_project()
 
@@ -75,7 +71,9 @@ def test_import_create_two_files_in_one_field_returns_400_nothing_stored(
     assert stored_files(media_root) == []
 
 
-def test_import_create_second_file_field_returns_400_nothing_stored(media_root: Path) -> None:
+def test_import_create_second_file_field_returns_400_nothing_stored(
+    media_root: Path, client_for
+) -> None:
     project = make_project()
 
     response = client_for(project.owner).post(
@@ -89,7 +87,7 @@ def test_import_create_second_file_field_returns_400_nothing_stored(media_root: 
     assert not ImportBatch.objects.exists()
 
 
-def test_import_create_101_files_returns_400_in_error_shape(media_root: Path) -> None:
+def test_import_create_101_files_returns_400_in_error_shape(media_root: Path, client_for) -> None:
     project = make_project()
     files = {f"file{i}": csv_upload(f"{i}.csv") for i in range(101)}
 
@@ -106,7 +104,7 @@ def test_import_create_101_files_returns_400_in_error_shape(media_root: Path) ->
 
 
 def test_import_create_body_over_limit_returns_413_nothing_stored(
-    media_root: Path, settings: Any
+    media_root: Path, settings: Any, client_for
 ) -> None:
     settings.CHORUS_MAX_UPLOAD_BYTES = 1024
     project = make_project()
@@ -122,7 +120,7 @@ def test_import_create_body_over_limit_returns_413_nothing_stored(
     assert stored_files(media_root) == []
 
 
-def test_import_create_without_file_returns_400_no_file(media_root: Path) -> None:
+def test_import_create_without_file_returns_400_no_file(media_root: Path, client_for) -> None:
     project = make_project()
 
     response = client_for(project.owner).post(
@@ -133,7 +131,7 @@ def test_import_create_without_file_returns_400_no_file(media_root: Path) -> Non
     assert response.json()["code"] == "no_file"
 
 
-def test_import_create_json_body_returns_415(media_root: Path) -> None:
+def test_import_create_json_body_returns_415(media_root: Path, client_for) -> None:
     project = make_project()
 
     response = client_for(project.owner).post(imports_url(project), {"file": "x"}, format="json")
@@ -142,7 +140,9 @@ def test_import_create_json_body_returns_415(media_root: Path) -> None:
     assert response.json()["code"] == "unsupported_media_type"
 
 
-def test_import_create_other_researcher_404_auditor_403_nothing_stored(media_root: Path) -> None:
+def test_import_create_other_researcher_404_auditor_403_nothing_stored(
+    media_root: Path, client_for
+) -> None:
     project = make_project()
 
     stranger = client_for(make_user(Role.RESEARCHER)).post(
@@ -158,7 +158,7 @@ def test_import_create_other_researcher_404_auditor_403_nothing_stored(media_roo
     assert stored_files(media_root) == []
 
 
-def test_import_list_auditor_reads_annotator_gets_404(media_root: Path) -> None:
+def test_import_list_auditor_reads_annotator_gets_404(media_root: Path, client_for) -> None:
     project = make_project()
     client_for(project.owner).post(imports_url(project), {"file": csv_upload()}, format="multipart")
 
@@ -170,7 +170,7 @@ def test_import_list_auditor_reads_annotator_gets_404(media_root: Path) -> None:
     assert annotator.status_code == 404
 
 
-def test_import_detail_of_another_project_returns_404(media_root: Path) -> None:
+def test_import_detail_of_another_project_returns_404(media_root: Path, client_for) -> None:
     project = make_project()
     other = make_project(owner=project.owner)
     created = client_for(project.owner).post(
@@ -183,7 +183,7 @@ def test_import_detail_of_another_project_returns_404(media_root: Path) -> None:
 
 
 def test_import_list_query_count_does_not_grow_with_batches(
-    media_root: Path, django_assert_max_num_queries: Any
+    media_root: Path, django_assert_max_num_queries: Any, client_for
 ) -> None:
     project = make_project()
     client = client_for(project.owner)

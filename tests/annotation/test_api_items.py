@@ -6,18 +6,17 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
-from rest_framework.test import APIClient
 
 from annotation.models import Item, Modality, Project
 from annotation.services import annotation_submit, assignment_next
-from core.models import Role, User
-from tests.factories import (
+from core.models import Role
+from tests.annotation.factories import (
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +26,6 @@ SCRIPT_TEXT = "</script><script>alert(1)</script>"
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def png_bytes() -> bytes:
@@ -65,6 +57,7 @@ def items_url(project: Project) -> str:
 
 def test_item_list_owner_gets_paginated_items_in_bounded_queries(
     django_assert_max_num_queries: Any,
+    client_for,
 ) -> None:
     project = make_open_project(12)
 
@@ -78,7 +71,7 @@ def test_item_list_owner_gets_paginated_items_in_bounded_queries(
     assert {"external_id", "sha256", "license", "slots_taken"} <= set(body["results"][0])
 
 
-def test_item_list_allowlisted_ordering_descending_sorts() -> None:
+def test_item_list_allowlisted_ordering_descending_sorts(client_for) -> None:
     project = make_open_project(3)
 
     response = client_for(project.owner).get(items_url(project), {"ordering": "-external_id"})
@@ -89,7 +82,7 @@ def test_item_list_allowlisted_ordering_descending_sorts() -> None:
 @pytest.mark.parametrize(
     "ordering", ["owner__password", "project__owner__password", "text", "-sha256", "?"]
 )
-def test_item_list_unknown_ordering_returns_400_invalid_ordering(ordering: str) -> None:
+def test_item_list_unknown_ordering_returns_400_invalid_ordering(ordering: str, client_for) -> None:
     project = make_open_project(2)
 
     response = client_for(project.owner).get(items_url(project), {"ordering": ordering})
@@ -98,7 +91,7 @@ def test_item_list_unknown_ordering_returns_400_invalid_ordering(ordering: str) 
     assert response.json()["code"] == "invalid_ordering"
 
 
-def test_item_list_auditor_reads_and_other_researcher_gets_404() -> None:
+def test_item_list_auditor_reads_and_other_researcher_gets_404(client_for) -> None:
     project = make_open_project(2)
 
     auditor = client_for(make_user(Role.AUDITOR)).get(items_url(project))
@@ -108,7 +101,7 @@ def test_item_list_auditor_reads_and_other_researcher_gets_404() -> None:
     assert stranger.status_code == 404
 
 
-def test_item_detail_assigned_annotator_gets_content_without_label_counts() -> None:
+def test_item_detail_assigned_annotator_gets_content_without_label_counts(client_for) -> None:
     project = make_open_project(1, k=3)
     first = make_enrolled_annotator(project)
     assignment = assignment_next(project=project, annotator=first)
@@ -137,7 +130,7 @@ def test_item_detail_assigned_annotator_gets_content_without_label_counts() -> N
     assert first.pseudonym not in response.content.decode()
 
 
-def test_item_detail_unassigned_annotator_returns_404() -> None:
+def test_item_detail_unassigned_annotator_returns_404(client_for) -> None:
     project = make_open_project(2)
     annotator = make_enrolled_annotator(project)
     item = project.items.first()
@@ -149,7 +142,7 @@ def test_item_detail_unassigned_annotator_returns_404() -> None:
     assert response.json()["code"] == "not_found"
 
 
-def test_item_text_with_script_tag_comes_back_as_json_string() -> None:
+def test_item_text_with_script_tag_comes_back_as_json_string(client_for) -> None:
     project = make_project()
     add_text_items(project, 1)
     item = project.items.get()
@@ -164,7 +157,7 @@ def test_item_text_with_script_tag_comes_back_as_json_string() -> None:
     assert response.json()["text"] == SCRIPT_TEXT
 
 
-def test_item_image_owner_gets_stored_bytes_with_safe_headers() -> None:
+def test_item_image_owner_gets_stored_bytes_with_safe_headers(client_for) -> None:
     project = make_project(preset="privacy_alert")
     item = add_image_item(project)
 
@@ -180,7 +173,7 @@ def test_item_image_owner_gets_stored_bytes_with_safe_headers() -> None:
     assert response.getvalue() == png_bytes()
 
 
-def test_item_image_unassigned_annotator_and_stranger_get_404() -> None:
+def test_item_image_unassigned_annotator_and_stranger_get_404(client_for) -> None:
     project = make_project(preset="privacy_alert")
     item = add_image_item(project)
     url = f"/api/v1/items/{item.pk}/image/"
@@ -195,7 +188,7 @@ def test_item_image_unassigned_annotator_and_stranger_get_404() -> None:
     assert annotator["Content-Type"] == "application/json"
 
 
-def test_item_image_of_text_item_returns_404_no_image() -> None:
+def test_item_image_of_text_item_returns_404_no_image(client_for) -> None:
     project = make_open_project(1)
     item = project.items.get()
 
@@ -205,7 +198,7 @@ def test_item_image_of_text_item_returns_404_no_image() -> None:
     assert response.json()["code"] == "no_image"
 
 
-def test_item_image_accept_image_only_gets_image_and_json_errors() -> None:
+def test_item_image_accept_image_only_gets_image_and_json_errors(client_for) -> None:
     project = make_project(preset="privacy_alert")
     item = add_image_item(project)
     client = client_for(project.owner)

@@ -3,30 +3,18 @@
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotation.models import Project, ProjectStatus
 from annotation.services import annotation_submit, assignment_next, project_consent_text
-from core.models import Role, User
+from core.models import Role
 from provenance.models import AuditEvent
 from provenance.services import consent_text_version
-from tests.factories import (
-    make_enrolled_annotator,
-    make_open_project,
-    make_project,
-    make_user,
-)
+from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
 PROJECTS_URL = "/api/v1/projects/"
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def new_project_body(**overrides: Any) -> dict[str, Any]:
@@ -41,7 +29,7 @@ def new_project_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def test_project_create_researcher_with_preset_returns_201_draft() -> None:
+def test_project_create_researcher_with_preset_returns_201_draft(client_for) -> None:
     researcher = make_user(Role.RESEARCHER)
 
     response = client_for(researcher).post(PROJECTS_URL, new_project_body(), format="json")
@@ -60,7 +48,7 @@ def test_project_create_researcher_with_preset_returns_201_draft() -> None:
     assert Project.objects.get(pk=body["id"]).owner == researcher
 
 
-def test_project_create_annotator_returns_403_and_nothing_created() -> None:
+def test_project_create_annotator_returns_403_and_nothing_created(client_for) -> None:
     annotator = make_user(Role.ANNOTATOR)
 
     response = client_for(annotator).post(PROJECTS_URL, new_project_body(), format="json")
@@ -70,7 +58,7 @@ def test_project_create_annotator_returns_403_and_nothing_created() -> None:
     assert not Project.objects.exists()
 
 
-def test_project_create_unknown_preset_returns_400() -> None:
+def test_project_create_unknown_preset_returns_400(client_for) -> None:
     response = client_for(make_user(Role.RESEARCHER)).post(
         PROJECTS_URL, new_project_body(preset="astrology"), format="json"
     )
@@ -80,7 +68,7 @@ def test_project_create_unknown_preset_returns_400() -> None:
     assert "preset" in response.json()["extra"]["fields"]
 
 
-def test_project_create_without_preset_or_schema_returns_400_with_field_errors() -> None:
+def test_project_create_without_preset_or_schema_returns_400_with_field_errors(client_for) -> None:
     body = new_project_body()
     del body["preset"]
 
@@ -91,7 +79,7 @@ def test_project_create_without_preset_or_schema_returns_400_with_field_errors()
     assert not Project.objects.exists()
 
 
-def test_project_create_null_character_in_schema_returns_400() -> None:
+def test_project_create_null_character_in_schema_returns_400(client_for) -> None:
     schema = {"kind": "nominal", "choices": [{"value": "a\u0000"}, {"value": "b"}]}
     body = new_project_body(label_schema=schema, modality="text")
 
@@ -105,6 +93,7 @@ def test_project_create_null_character_in_schema_returns_400() -> None:
 
 def test_project_list_researcher_sees_only_own_projects(
     django_assert_max_num_queries: Any,
+    client_for,
 ) -> None:
     mine = [make_project() for _ in range(3)]
     owner = mine[0].owner
@@ -121,7 +110,7 @@ def test_project_list_researcher_sees_only_own_projects(
     assert {p["id"] for p in body["results"]} == {p.pk for p in mine}
 
 
-def test_project_list_annotator_sees_open_projects_not_drafts() -> None:
+def test_project_list_annotator_sees_open_projects_not_drafts(client_for) -> None:
     open_project = make_open_project(2)
     make_project()  # draft
 
@@ -130,7 +119,7 @@ def test_project_list_annotator_sees_open_projects_not_drafts() -> None:
     assert [p["id"] for p in response.json()["results"]] == [open_project.pk]
 
 
-def test_project_list_page_size_paginates_with_links() -> None:
+def test_project_list_page_size_paginates_with_links(client_for) -> None:
     owner = make_user(Role.RESEARCHER)
     for _ in range(5):
         make_project(owner)
@@ -149,7 +138,7 @@ def test_project_list_page_size_paginates_with_links() -> None:
     assert beyond.json()["code"] == "not_found"
 
 
-def test_project_payload_carries_no_user_ids_or_usernames() -> None:
+def test_project_payload_carries_no_user_ids_or_usernames(client_for) -> None:
     project = make_project()
     owner = project.owner
 
@@ -161,7 +150,7 @@ def test_project_payload_carries_no_user_ids_or_usernames() -> None:
     assert owner.pseudonym in body
 
 
-def test_project_update_owner_changes_title_and_audits() -> None:
+def test_project_update_owner_changes_title_and_audits(client_for) -> None:
     project = make_project()
     events = AuditEvent.objects.count()
 
@@ -176,7 +165,7 @@ def test_project_update_owner_changes_title_and_audits() -> None:
     assert AuditEvent.objects.count() == events + 1
 
 
-def test_project_update_other_researcher_returns_404_and_project_unchanged() -> None:
+def test_project_update_other_researcher_returns_404_and_project_unchanged(client_for) -> None:
     project = make_project(title="Original")
 
     response = client_for(make_user(Role.RESEARCHER)).patch(
@@ -188,7 +177,7 @@ def test_project_update_other_researcher_returns_404_and_project_unchanged() -> 
     assert project.title == "Original"
 
 
-def test_project_update_schema_after_open_returns_409() -> None:
+def test_project_update_schema_after_open_returns_409(client_for) -> None:
     project = make_open_project(1)
 
     response = client_for(project.owner).patch(
@@ -199,7 +188,7 @@ def test_project_update_schema_after_open_returns_409() -> None:
     assert response.json()["code"] == "project_frozen_field"
 
 
-def test_project_transition_owner_opens_then_invalid_move_returns_409() -> None:
+def test_project_transition_owner_opens_then_invalid_move_returns_409(client_for) -> None:
     project = make_open_project(1)
     url = f"{PROJECTS_URL}{project.pk}/transition/"
     client = client_for(project.owner)
@@ -215,7 +204,7 @@ def test_project_transition_owner_opens_then_invalid_move_returns_409() -> None:
     assert project.status == ProjectStatus.CLOSED
 
 
-def test_project_transition_unknown_status_returns_400() -> None:
+def test_project_transition_unknown_status_returns_400(client_for) -> None:
     project = make_project()
 
     response = client_for(project.owner).post(
@@ -226,7 +215,7 @@ def test_project_transition_unknown_status_returns_400() -> None:
     assert "status" in response.json()["extra"]["fields"]
 
 
-def test_project_progress_owner_sees_counts() -> None:
+def test_project_progress_owner_sees_counts(client_for) -> None:
     project = make_open_project(2, k=1)
     annotator = make_enrolled_annotator(project)
     assignment = assignment_next(project=project, annotator=annotator)
@@ -244,7 +233,7 @@ def test_project_progress_owner_sees_counts() -> None:
     assert body["labels_per_item"] == {"0": 1, "1": 1}
 
 
-def test_project_progress_annotator_returns_404() -> None:
+def test_project_progress_annotator_returns_404(client_for) -> None:
     project = make_open_project(2)
     annotator = make_enrolled_annotator(project)
 
@@ -253,7 +242,7 @@ def test_project_progress_annotator_returns_404() -> None:
     assert response.status_code == 404
 
 
-def test_project_consent_returns_exact_text_and_version() -> None:
+def test_project_consent_returns_exact_text_and_version(client_for) -> None:
     project = make_open_project(1)
 
     response = client_for(make_user(Role.ANNOTATOR)).get(f"{PROJECTS_URL}{project.pk}/consent/")
@@ -264,7 +253,7 @@ def test_project_consent_returns_exact_text_and_version() -> None:
     assert response.json()["version"] == consent_text_version(text)
 
 
-def test_project_consent_draft_project_hidden_from_annotators() -> None:
+def test_project_consent_draft_project_hidden_from_annotators(client_for) -> None:
     project = make_project()
 
     response = client_for(make_user(Role.ANNOTATOR)).get(f"{PROJECTS_URL}{project.pk}/consent/")

@@ -1,7 +1,8 @@
 """Concurrency on PostgreSQL: many annotators at once never over-fill, duplicate or lose labels.
 
-SECURITY_CHECKLIST rows 18 (50 concurrent identical submissions), 19 (submit racing a
-withdrawal) and the issue's 32-annotator run. Each thread uses its own database connection
+50 concurrent identical submissions give one row and no 5xx; a submission racing a
+withdrawal ends consistent; 32 annotators labeling at once never over-fill an item beyond
+k. Each thread uses its own database connection
 and closes it when done; the tests commit for real (``transaction=True``).
 """
 
@@ -45,18 +46,20 @@ from core.errors import Conflict, PermissionDenied
 from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import audit_chain_verify
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
+    OFFENSIVE,
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 JOIN_TIMEOUT_S = 240
 
 

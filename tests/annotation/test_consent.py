@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -24,7 +23,7 @@ from annotation.services import (
 from core.errors import Conflict
 from core.models import User
 from provenance.models import AuditEvent, ConsentRecord
-from tests.factories import make_enrolled_annotator, make_open_project
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
 
 pytestmark = pytest.mark.django_db
 
@@ -184,17 +183,11 @@ def test_consent_changes_lists_removed_and_added_lines() -> None:
 # ---------------------------------------------------------------- pages and API
 
 
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def test_page_label_after_terms_change_shows_diff_then_reconsent_continues() -> None:
+def test_page_label_after_terms_change_shows_diff_then_reconsent_continues(signed_in) -> None:
     project, annotator, _ = _project_with_label()
     old_text = project_consent_text(project)
     _cut_pay_and_add_risk(project)
-    client = _client(annotator)
+    client = signed_in(annotator)
 
     label_page = client.get(reverse("annotate-label", args=[project.pk]))
     assert label_page.status_code == 302
@@ -220,11 +213,11 @@ def test_page_label_after_terms_change_shows_diff_then_reconsent_continues() -> 
     )
 
 
-def test_page_annotator_home_says_terms_changed() -> None:
+def test_page_annotator_home_says_terms_changed(signed_in) -> None:
     project, annotator, _ = _project_with_label()
     _cut_pay_and_add_risk(project)
 
-    html = _client(annotator).get(reverse("annotator-home")).content.decode()
+    html = signed_in(annotator).get(reverse("annotator-home")).content.decode()
 
     assert "terms of this project changed" in html
 
@@ -239,9 +232,9 @@ def _edit_form_data(project: Project, **changes: Any) -> dict[str, Any]:
     return data | changes
 
 
-def test_page_project_edit_material_change_asks_confirmation_with_count() -> None:
+def test_page_project_edit_material_change_asks_confirmation_with_count(signed_in) -> None:
     project, _, _ = _project_with_label()
-    client = _client(project.owner)
+    client = signed_in(project.owner)
     url = reverse("research-project-edit", args=[project.pk])
 
     asked = client.post(url, _edit_form_data(project, compensation_amount="6.00"))

@@ -23,7 +23,8 @@ from core.services import rate_limit_hit
 from provenance.models import AuditEvent, ConsentRecord, Tombstone
 from provenance.services import audit_chain_verify
 from tests.annotation.conftest import csv_bytes, png_bytes, zip_bytes
-from tests.factories import make_enrolled_annotator, make_open_project, make_project, make_user
+from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from annotation.models import Item
 from core.models import Role
 from tests.annotation.conftest import csv_bytes, jpeg_with_metadata, png_bytes, zip_bytes
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

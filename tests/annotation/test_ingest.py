@@ -48,7 +48,8 @@ from tests.annotation.conftest import (
     png_declaring,
     zip_bytes,
 )
-from tests.factories import add_text_items, make_open_project, make_project, make_user
+from tests.annotation.factories import add_text_items, make_open_project, make_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

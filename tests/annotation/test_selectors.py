@@ -18,7 +18,6 @@ from annotation.models import (
     Project,
     ProjectStatus,
 )
-from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.selectors import (
     AnnotatorProgress,
     annotation_get_own,
@@ -51,17 +50,18 @@ from annotation.services import (
 )
 from core.errors import NotFound
 from core.models import Role, User
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
+    OFFENSIVE,
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 
 
 def open_project(owner: User, n_items: int = 3, *, k: int = 3) -> Project:

@@ -36,17 +36,18 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import audit_chain_verify
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
+    OFFENSIVE,
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 
 
 def events(action: str) -> list[AuditEvent]:

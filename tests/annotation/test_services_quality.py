@@ -36,18 +36,20 @@ from annotation.services import (
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from provenance.models import AuditEvent
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
+    OFFENSIVE,
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 MULTI_SCHEMA = {
     "kind": "multi_label",
     "choices": [{"value": "a"}, {"value": "b"}, {"value": "c"}],

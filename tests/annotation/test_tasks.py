@@ -17,7 +17,7 @@ from annotation.models import Assignment, Item, Project, ProjectStatus
 from annotation.services import assignment_next, project_transition
 from annotation.tasks import assignments_expire_sweep_task
 from config.celery import app as celery_app
-from tests.factories import make_enrolled_annotator, make_open_project
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

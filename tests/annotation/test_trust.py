@@ -22,7 +22,8 @@ from core.errors import PermissionDenied
 from core.models import Role, User
 from core.services import user_role_set
 from provenance.models import AuditEvent
-from tests.factories import make_enrolled_annotator, make_open_project, make_user
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from django.contrib.admin.sites import site as admin_site
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
 from annotation.admin import ProjectAdmin
@@ -33,13 +33,13 @@ from core.admin import ChorusUserAdmin
 from core.models import Role, User
 from provenance.models import AuditEvent, ConsentRecord
 from provenance.services import consent_text_version
-from tests.factories import (
+from tests.annotation.factories import (
     add_text_items,
     make_enrolled_annotator,
     make_open_project,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +48,6 @@ MULTI_SURVEY = [
     {"key": "langs", "text": "Languages you read", "kind": "multi", "options": ["en", "fr"]},
     {"key": "job", "text": "Your job", "kind": "text"},
 ]
-
-
-def signed_in(user: User, **client_kwargs) -> Client:
-    client = Client(**client_kwargs)
-    client.force_login(user)
-    return client
 
 
 def claim(project, annotator: User) -> Assignment:
@@ -110,7 +104,7 @@ def test_home_anonymous_redirects_to_login(client):
         (Role.ANNOTATOR, True, "research-projects"),
     ],
 )
-def test_home_each_role_redirects_to_its_start_page(role, staff, target):
+def test_home_each_role_redirects_to_its_start_page(role, staff, target, signed_in):
     user = make_user(role, is_staff=staff)
     response = signed_in(user).get(reverse("home"))
     assert response.status_code == 302
@@ -123,7 +117,7 @@ def test_annotator_pages_anonymous_redirect_to_login(client, project):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_researcher_pages_annotator_gets_403(project, annotator):
+def test_researcher_pages_annotator_gets_403(project, annotator, signed_in):
     client = signed_in(annotator)
     for url in (
         reverse("research-projects"),
@@ -133,13 +127,13 @@ def test_researcher_pages_annotator_gets_403(project, annotator):
         assert client.get(url).status_code == 403, url
 
 
-def test_annotator_pages_researcher_gets_403(project, owner):
+def test_annotator_pages_researcher_gets_403(project, owner, signed_in):
     client = signed_in(owner)
     assert client.get(reverse("annotator-home")).status_code == 403
     assert client.get(reverse("annotate-label", args=[project.pk])).status_code == 403
 
 
-def test_audit_pages_researcher_gets_403(owner):
+def test_audit_pages_researcher_gets_403(owner, signed_in):
     client = signed_in(owner)
     assert client.get(reverse("audit-log")).status_code == 403
     assert client.get(reverse("auditor-projects")).status_code == 403
@@ -153,14 +147,14 @@ def test_pages_unknown_host_header_returns_400(client):
     assert response.status_code == 400
 
 
-def test_pages_carry_x_frame_options_deny(client, project, annotator):
+def test_pages_carry_x_frame_options_deny(client, project, annotator, signed_in):
     assert client.get(reverse("login"))["X-Frame-Options"] == "DENY"
     response = signed_in(annotator).get(reverse("annotate-label", args=[project.pk]))
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"
 
 
-def test_label_post_without_csrf_token_returns_403_and_saves_nothing(project, annotator):
+def test_label_post_without_csrf_token_returns_403_and_saves_nothing(project, annotator, signed_in):
     assignment = claim(project, annotator)
     client = signed_in(annotator, enforce_csrf_checks=True)
     response = client.post(
@@ -170,7 +164,7 @@ def test_label_post_without_csrf_token_returns_403_and_saves_nothing(project, an
     assert not Annotation.objects.exists()
 
 
-def test_forms_carry_csrf_token(project, annotator):
+def test_forms_carry_csrf_token(project, annotator, signed_in):
     response = signed_in(annotator).get(reverse("annotate-label", args=[project.pk]))
     html = response.content.decode()
     assert html.count("<form") == html.count('name="csrfmiddlewaretoken"')
@@ -179,7 +173,7 @@ def test_forms_carry_csrf_token(project, annotator):
 # ---------------------------------------------------------------- auditors are read-only
 
 
-def test_auditor_post_anywhere_returns_403_and_changes_nothing(project, auditor):
+def test_auditor_post_anywhere_returns_403_and_changes_nothing(project, auditor, signed_in):
     draft = make_project(project.owner)
     add_text_items(draft, 1)
     client = signed_in(auditor)
@@ -206,7 +200,7 @@ def test_auditor_post_anywhere_returns_403_and_changes_nothing(project, auditor)
     assert AuditEvent.objects.count() == events_before
 
 
-def test_auditor_pages_list_all_projects_with_progress(project, auditor, annotator):
+def test_auditor_pages_list_all_projects_with_progress(project, auditor, annotator, signed_in):
     other = make_open_project(2)
     response = signed_in(auditor).get(reverse("auditor-projects"))
     assert response.status_code == 200
@@ -217,7 +211,7 @@ def test_auditor_pages_list_all_projects_with_progress(project, auditor, annotat
     assert 'method="post"' not in html.split("</header>", 1)[1]
 
 
-def test_audit_log_shows_events_filters_and_chain_check(project, auditor, annotator):
+def test_audit_log_shows_events_filters_and_chain_check(project, auditor, annotator, signed_in):
     client = signed_in(auditor)
     response = client.get(reverse("audit-log"))
     assert response.status_code == 200
@@ -235,7 +229,7 @@ def test_audit_log_shows_events_filters_and_chain_check(project, auditor, annota
 # ---------------------------------------------------------------- annotator: home, consent, survey
 
 
-def test_annotator_home_lists_open_projects_and_progress(project, annotator):
+def test_annotator_home_lists_open_projects_and_progress(project, annotator, signed_in):
     draft = make_project(title="Draft project not shown")
     response = signed_in(annotator).get(reverse("annotator-home"))
     assert response.status_code == 200
@@ -246,14 +240,14 @@ def test_annotator_home_lists_open_projects_and_progress(project, annotator):
     assert f'action="{reverse("annotate-next", args=[project.pk])}"' in html
 
 
-def test_consent_page_draft_project_returns_404(project):
+def test_consent_page_draft_project_returns_404(project, signed_in):
     draft = make_project(project.owner)
     annotator = make_user(Role.ANNOTATOR)
     response = signed_in(annotator).get(reverse("annotate-consent", args=[draft.pk]))
     assert response.status_code == 404
 
 
-def test_consent_page_shows_terms_and_sanitised_markdown(owner):
+def test_consent_page_shows_terms_and_sanitised_markdown(owner, signed_in):
     project = make_open_project(
         1,
         owner=owner,
@@ -274,7 +268,7 @@ def test_consent_page_shows_terms_and_sanitised_markdown(owner):
     assert 'type="checkbox"' in html and "I consent" in html
 
 
-def test_consent_post_records_web_form_consent_and_redirects_to_survey(owner):
+def test_consent_post_records_web_form_consent_and_redirects_to_survey(owner, signed_in):
     project = make_open_project(1, owner=owner, survey=DEFAULT_SURVEY)
     annotator = make_user(Role.ANNOTATOR)
     version = consent_text_version(project_consent_text(project))
@@ -290,7 +284,7 @@ def test_consent_post_records_web_form_consent_and_redirects_to_survey(owner):
     assert consent.text_version == version
 
 
-def test_consent_post_without_checkbox_returns_400_and_records_nothing(project):
+def test_consent_post_without_checkbox_returns_400_and_records_nothing(project, signed_in):
     annotator = make_user(Role.ANNOTATOR)
     version = consent_text_version(project_consent_text(project))
     response = signed_in(annotator).post(
@@ -300,7 +294,7 @@ def test_consent_post_without_checkbox_returns_400_and_records_nothing(project):
     assert not Enrolment.objects.filter(annotator=annotator).exists()
 
 
-def test_consent_post_for_changed_terms_returns_409_and_records_nothing(project):
+def test_consent_post_for_changed_terms_returns_409_and_records_nothing(project, signed_in):
     annotator = make_user(Role.ANNOTATOR)
     response = signed_in(annotator).post(
         reverse("annotate-consent", args=[project.pk]),
@@ -310,7 +304,7 @@ def test_consent_post_for_changed_terms_returns_409_and_records_nothing(project)
     assert not Enrolment.objects.filter(annotator=annotator).exists()
 
 
-def test_survey_page_every_question_offers_prefer_not_to_say(owner):
+def test_survey_page_every_question_offers_prefer_not_to_say(owner, signed_in):
     project = make_open_project(1, owner=owner, survey=DEFAULT_SURVEY + MULTI_SURVEY)
     annotator = make_enrolled_annotator(project)
     response = signed_in(annotator).get(reverse("annotate-survey", args=[project.pk]))
@@ -320,7 +314,7 @@ def test_survey_page_every_question_offers_prefer_not_to_say(owner):
     assert "Skip the survey" in html
 
 
-def test_survey_post_saves_answers_and_page_shows_them_for_editing(owner):
+def test_survey_post_saves_answers_and_page_shows_them_for_editing(owner, signed_in):
     project = make_open_project(1, owner=owner, survey=DEFAULT_SURVEY + MULTI_SURVEY)
     annotator = make_enrolled_annotator(project)
     client = signed_in(annotator)
@@ -346,7 +340,7 @@ def test_survey_post_saves_answers_and_page_shows_them_for_editing(owner):
     assert re.search(r'value="25-34"[^>]*checked', html)
 
 
-def test_survey_post_prefer_not_to_say_with_other_answers_returns_400(owner):
+def test_survey_post_prefer_not_to_say_with_other_answers_returns_400(owner, signed_in):
     project = make_open_project(1, owner=owner, survey=MULTI_SURVEY)
     annotator = make_enrolled_annotator(project)
     response = signed_in(annotator).post(
@@ -359,7 +353,7 @@ def test_survey_post_prefer_not_to_say_with_other_answers_returns_400(owner):
 # ---------------------------------------------------------------- annotator: labeling
 
 
-def test_label_page_not_enrolled_redirects_to_consent(project):
+def test_label_page_not_enrolled_redirects_to_consent(project, signed_in):
     response = signed_in(make_user(Role.ANNOTATOR)).get(
         reverse("annotate-label", args=[project.pk])
     )
@@ -367,7 +361,7 @@ def test_label_page_not_enrolled_redirects_to_consent(project):
     assert response["Location"] == reverse("annotate-consent", args=[project.pk])
 
 
-def test_label_page_shows_item_choices_shortcuts_and_progress(project, annotator):
+def test_label_page_shows_item_choices_shortcuts_and_progress(project, annotator, signed_in):
     response = open_label_page(signed_in(annotator), project)
     assert response.status_code == 200
     html = response.content.decode()
@@ -392,7 +386,7 @@ def test_label_script_binds_number_keys():
     assert "keydown" in source and "data-shortcut" in source
 
 
-def test_label_page_escapes_item_text_containing_script(owner):
+def test_label_page_escapes_item_text_containing_script(owner, signed_in):
     project = make_project(owner)
     Item.objects.create(
         project=project,
@@ -410,7 +404,7 @@ def test_label_page_escapes_item_text_containing_script(owner):
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_label_page_image_item_uses_api_image_endpoint(owner):
+def test_label_page_image_item_uses_api_image_endpoint(owner, signed_in):
     project = make_project(owner, preset="privacy_alert")
     item = Item.objects.create(
         project=project, external_id="img", kind="image", sha256="e" * 64, license="CC0-1.0"
@@ -422,7 +416,7 @@ def test_label_page_image_item_uses_api_image_endpoint(owner):
     assert "Clearly private" in html and 'data-shortcut="4"' in html
 
 
-def test_label_post_saves_annotation_and_redirects(project, annotator):
+def test_label_post_saves_annotation_and_redirects(project, annotator, signed_in):
     client = signed_in(annotator)
     open_label_page(client, project)
     assignment = Assignment.objects.get(annotator=annotator)
@@ -442,7 +436,9 @@ def test_label_post_saves_annotation_and_redirects(project, annotator):
     assert assignment.status == Assignment.Status.SUBMITTED
 
 
-def test_label_post_value_outside_schema_returns_400_and_saves_nothing(project, annotator):
+def test_label_post_value_outside_schema_returns_400_and_saves_nothing(
+    project, annotator, signed_in
+):
     assignment = claim(project, annotator)
     response = signed_in(annotator).post(
         reverse("annotate-label", args=[project.pk]), label_post_data(assignment, "bogus")
@@ -451,7 +447,7 @@ def test_label_post_value_outside_schema_returns_400_and_saves_nothing(project, 
     assert not Annotation.objects.exists()
 
 
-def test_label_post_other_annotators_assignment_returns_404(project, annotator):
+def test_label_post_other_annotators_assignment_returns_404(project, annotator, signed_in):
     other = make_enrolled_annotator(project)
     theirs = claim(project, other)
     claim(project, annotator)
@@ -462,7 +458,7 @@ def test_label_post_other_annotators_assignment_returns_404(project, annotator):
     assert not Annotation.objects.exists()
 
 
-def test_label_post_changing_a_submitted_label_returns_409(project, annotator):
+def test_label_post_changing_a_submitted_label_returns_409(project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation_submit(annotator=annotator, item=assignment.item, value="hateful")
     response = signed_in(annotator).post(
@@ -480,7 +476,7 @@ def open_label_page(client, project):
     return response
 
 
-def test_label_page_get_claims_nothing_and_offers_to_start(project, annotator):
+def test_label_page_get_claims_nothing_and_offers_to_start(project, annotator, signed_in):
     response = signed_in(annotator).get(reverse("annotate-label", args=[project.pk]))
 
     assert response.status_code == 200
@@ -490,7 +486,7 @@ def test_label_page_get_claims_nothing_and_offers_to_start(project, annotator):
     assert "Start labeling" in html and 'id="label-form"' not in html
 
 
-def test_label_next_post_claims_one_item_and_a_second_post_keeps_it(project, annotator):
+def test_label_next_post_claims_one_item_and_a_second_post_keeps_it(project, annotator, signed_in):
     client = signed_in(annotator)
 
     open_label_page(client, project)
@@ -499,7 +495,7 @@ def test_label_next_post_claims_one_item_and_a_second_post_keeps_it(project, ann
     assert Assignment.objects.filter(annotator=annotator).count() == 1
 
 
-def test_label_post_claims_the_next_item_and_says_so_only_when_there_is_one(owner):
+def test_label_post_claims_the_next_item_and_says_so_only_when_there_is_one(owner, signed_in):
     project = make_open_project(2, k=1, owner=owner)
     annotator = make_enrolled_annotator(project)
     client = signed_in(annotator)
@@ -519,7 +515,7 @@ def test_label_post_claims_the_next_item_and_says_so_only_when_there_is_one(owne
     assert "All done" in response.content.decode()
 
 
-def test_label_page_nothing_left_shows_all_done(owner):
+def test_label_page_nothing_left_shows_all_done(owner, signed_in):
     project = make_open_project(1, k=1, owner=owner)
     first = make_enrolled_annotator(project)
     assignment = claim(project, first)
@@ -531,7 +527,7 @@ def test_label_page_nothing_left_shows_all_done(owner):
     assert 'id="label-form"' not in response.content.decode()
 
 
-def test_label_pages_never_show_another_annotators_label(owner):
+def test_label_pages_never_show_another_annotators_label(owner, signed_in):
     project = make_open_project(1, k=3, owner=owner)
     first = make_enrolled_annotator(project)
     assignment = claim(project, first)
@@ -557,7 +553,7 @@ def test_label_pages_never_show_another_annotators_label(owner):
     assert "Hateful" not in mine
 
 
-def test_label_edit_other_annotators_label_returns_404(project, annotator):
+def test_label_edit_other_annotators_label_returns_404(project, annotator, signed_in):
     other = make_enrolled_annotator(project)
     assignment = claim(project, other)
     theirs = annotation_submit(annotator=other, item=assignment.item, value="hateful").annotation
@@ -569,7 +565,7 @@ def test_label_edit_other_annotators_label_returns_404(project, annotator):
     assert theirs.value == "hateful"
 
 
-def test_skip_post_marks_assignment_skipped_and_redirects(project, annotator):
+def test_skip_post_marks_assignment_skipped_and_redirects(project, annotator, signed_in):
     assignment = claim(project, annotator)
     response = signed_in(annotator).post(
         reverse("annotate-skip", args=[project.pk]), {"assignment": assignment.pk}
@@ -579,7 +575,7 @@ def test_skip_post_marks_assignment_skipped_and_redirects(project, annotator):
     assert assignment.status == Assignment.Status.SKIPPED
 
 
-def test_my_labels_edit_updates_label_and_keeps_previous(project, annotator):
+def test_my_labels_edit_updates_label_and_keeps_previous(project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation = annotation_submit(
         annotator=annotator, item=assignment.item, value="hateful"
@@ -597,7 +593,7 @@ def test_my_labels_edit_updates_label_and_keeps_previous(project, annotator):
     assert AnnotationEdit.objects.get(annotation=annotation).previous_value == "hateful"
 
 
-def test_label_edit_closed_project_returns_409_and_changes_nothing(project, annotator):
+def test_label_edit_closed_project_returns_409_and_changes_nothing(project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation = annotation_submit(
         annotator=annotator, item=assignment.item, value="hateful"
@@ -611,7 +607,7 @@ def test_label_edit_closed_project_returns_409_and_changes_nothing(project, anno
     assert annotation.value == "hateful"
 
 
-def test_withdraw_flow_explains_then_withdraws_and_blocks_labeling(project, annotator):
+def test_withdraw_flow_explains_then_withdraws_and_blocks_labeling(project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation_submit(annotator=annotator, item=assignment.item, value="hateful")
     client = signed_in(annotator)
@@ -628,7 +624,7 @@ def test_withdraw_flow_explains_then_withdraws_and_blocks_labeling(project, anno
     assert "You withdrew" in client.get(reverse("annotator-home")).content.decode()
 
 
-def test_withdraw_not_enrolled_returns_404(project):
+def test_withdraw_not_enrolled_returns_404(project, signed_in):
     response = signed_in(make_user(Role.ANNOTATOR)).post(
         reverse("annotate-withdraw", args=[project.pk])
     )
@@ -638,14 +634,14 @@ def test_withdraw_not_enrolled_returns_404(project):
 # ---------------------------------------------------------------- researchers
 
 
-def test_research_list_shows_only_own_projects(owner, project):
+def test_research_list_shows_only_own_projects(owner, project, signed_in):
     other = make_open_project(1)
     html = signed_in(owner).get(reverse("research-projects")).content.decode()
     assert project.title in html
     assert other.title not in html
 
 
-def test_research_pages_other_owners_project_return_404_and_change_nothing(project):
+def test_research_pages_other_owners_project_return_404_and_change_nothing(project, signed_in):
     stranger = make_user(Role.RESEARCHER)
     client = signed_in(stranger)
     for name in (
@@ -665,7 +661,7 @@ def test_research_pages_other_owners_project_return_404_and_change_nothing(proje
     assert project.title != "mine"
 
 
-def test_project_new_page_prefills_default_survey_and_presets(owner):
+def test_project_new_page_prefills_default_survey_and_presets(owner, signed_in):
     response = signed_in(owner).get(reverse("research-project-new"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -694,7 +690,7 @@ def project_form_data(**overrides) -> dict:
     return data | overrides
 
 
-def test_project_new_with_preset_creates_draft(owner):
+def test_project_new_with_preset_creates_draft(owner, signed_in):
     response = signed_in(owner).post(reverse("research-project-new"), project_form_data())
     assert response.status_code == 302
     project = owner.owned_projects.get(title="Holiday photos")
@@ -704,7 +700,7 @@ def test_project_new_with_preset_creates_draft(owner):
     assert response["Location"] == reverse("research-project", args=[project.pk])
 
 
-def test_project_new_invalid_json_returns_400_with_message(owner):
+def test_project_new_invalid_json_returns_400_with_message(owner, signed_in):
     response = signed_in(owner).post(
         reverse("research-project-new"),
         project_form_data(preset="custom", modality="text", instructions="x", label_schema="{"),
@@ -714,7 +710,7 @@ def test_project_new_invalid_json_returns_400_with_message(owner):
     assert not owner.owned_projects.exists()
 
 
-def test_project_new_invalid_schema_shows_service_error(owner):
+def test_project_new_invalid_schema_shows_service_error(owner, signed_in):
     response = signed_in(owner).post(
         reverse("research-project-new"),
         project_form_data(
@@ -729,7 +725,7 @@ def test_project_new_invalid_schema_shows_service_error(owner):
     assert not owner.owned_projects.exists()
 
 
-def test_project_edit_updates_and_freezes_schema_once_open(owner, project):
+def test_project_edit_updates_and_freezes_schema_once_open(owner, project, signed_in):
     client = signed_in(owner)
     url = reverse("research-project-edit", args=[project.pk])
     page = client.get(url).content.decode()
@@ -749,7 +745,7 @@ def test_project_edit_updates_and_freezes_schema_once_open(owner, project):
     assert project.label_schema["kind"] == "nominal"
 
 
-def test_project_detail_shows_progress_with_pseudonyms_only(owner, project, annotator):
+def test_project_detail_shows_progress_with_pseudonyms_only(owner, project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation_submit(annotator=annotator, item=assignment.item, value="hateful")
     response = signed_in(owner).get(reverse("research-project", args=[project.pk]))
@@ -761,7 +757,7 @@ def test_project_detail_shows_progress_with_pseudonyms_only(owner, project, anno
     assert annotator.username not in html and annotator.email not in html
 
 
-def test_project_status_open_empty_project_returns_409_and_close_works(owner, project):
+def test_project_status_open_empty_project_returns_409_and_close_works(owner, project, signed_in):
     client = signed_in(owner)
     empty = make_project(owner)
     response = client.post(reverse("research-project-status", args=[empty.pk]), {"status": "open"})
@@ -778,13 +774,15 @@ def test_project_status_open_empty_project_returns_409_and_close_works(owner, pr
     assert project.status == ProjectStatus.CLOSED
 
 
-def test_import_page_explains_expected_columns(owner, project):
+def test_import_page_explains_expected_columns(owner, project, signed_in):
     html = signed_in(owner).get(reverse("research-project-import", args=[project.pk])).content
     for column in (b"external_id", b"license", b"source_url", b"attribution", b"metadata"):
         assert column in html
 
 
-def test_import_csv_creates_items_and_shows_batch(owner, django_capture_on_commit_callbacks):
+def test_import_csv_creates_items_and_shows_batch(
+    owner, django_capture_on_commit_callbacks, signed_in
+):
     project = make_project(owner)
     upload = SimpleUploadedFile(
         "items.csv", b"external_id,text,license\na,first text,CC-BY-4.0\nb,second,MIT\n"
@@ -802,7 +800,7 @@ def test_import_csv_creates_items_and_shows_batch(owner, django_capture_on_commi
 
 
 def test_import_csv_with_bad_rows_lists_every_error_with_line(
-    owner, django_capture_on_commit_callbacks
+    owner, django_capture_on_commit_callbacks, signed_in
 ):
     project = make_project(owner)
     upload = SimpleUploadedFile(
@@ -821,7 +819,7 @@ def test_import_csv_with_bad_rows_lists_every_error_with_line(
     assert "<td>3</td>" in html and "<td>4</td>" in html
 
 
-def test_import_batch_of_another_project_returns_404(owner, project):
+def test_import_batch_of_another_project_returns_404(owner, project, signed_in):
     other = make_open_project(1)
     response = signed_in(owner).get(reverse("research-import-batch", args=[other.pk, 1]))
     assert response.status_code == 404
@@ -863,7 +861,7 @@ def test_admin_project_edit_goes_through_audited_update_and_nothing_is_deletable
     assert not project_admin.has_change_permission(request, project)
 
 
-def test_admin_changelists_render_for_staff_with_pseudonyms(project, annotator):
+def test_admin_changelists_render_for_staff_with_pseudonyms(project, annotator, signed_in):
     assignment = claim(project, annotator)
     annotation_submit(annotator=annotator, item=assignment.item, value="hateful")
     staff = make_user(Role.RESEARCHER, is_staff=True, is_superuser=True)
@@ -878,7 +876,7 @@ def test_admin_changelists_render_for_staff_with_pseudonyms(project, annotator):
     assert annotator.pseudonym in user_page.content.decode()
 
 
-def test_enrolment_survey_answers_prefilled_from_service(owner):
+def test_enrolment_survey_answers_prefilled_from_service(owner, signed_in):
     project = make_open_project(1, owner=owner, survey=DEFAULT_SURVEY)
     annotator = make_user(Role.ANNOTATOR)
     enrolment = enrolment_create(project=project, annotator=annotator)
@@ -887,7 +885,7 @@ def test_enrolment_survey_answers_prefilled_from_service(owner):
     assert re.search(rb'value="Europe"[^>]*checked', html)
 
 
-def test_label_post_multi_label_and_free_text_schemas_are_saved(owner):
+def test_label_post_multi_label_and_free_text_schemas_are_saved(owner, signed_in):
     multi = make_project(
         owner,
         preset="",
@@ -927,7 +925,7 @@ def test_label_post_multi_label_and_free_text_schemas_are_saved(owner):
         assert Annotation.objects.get(project=project, annotator=annotator).value == stored
 
 
-def test_label_post_multi_label_nothing_ticked_returns_400(owner):
+def test_label_post_multi_label_nothing_ticked_returns_400(owner, signed_in):
     project = make_project(
         owner,
         preset="",

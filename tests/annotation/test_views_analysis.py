@@ -8,17 +8,11 @@ from django.urls import reverse
 from annotation.analysis import analysis_compute, plots
 from annotation.models import AgreementAnalysis, Annotation, Item, ItemDisagreement
 from annotation.services import annotation_update
-from core.models import Role, User
+from core.models import Role
 from tests.annotation.analysis_data import HATE, Labelled, make_labelled_project
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -60,7 +54,7 @@ def make_stale(data: Labelled) -> None:
     )
 
 
-def test_analysis_page_owner_sees_figures_explanations_plots_and_tables(labelled):
+def test_analysis_page_owner_sees_figures_explanations_plots_and_tables(labelled, signed_in):
     response = signed_in(labelled.project.owner).get(page_urls(labelled.project.pk)[0])
 
     assert response.status_code == 200
@@ -77,7 +71,7 @@ def test_analysis_page_owner_sees_figures_explanations_plots_and_tables(labelled
         assert annotator.username not in html
 
 
-def test_analysis_pages_auditor_and_staff_read_annotator_refused_stranger_404(labelled):
+def test_analysis_pages_auditor_and_staff_read_annotator_refused_stranger_404(labelled, signed_in):
     auditor = make_user(Role.AUDITOR)
     staff = make_user(Role.RESEARCHER, is_staff=True)
     stranger = make_user(Role.RESEARCHER)
@@ -91,13 +85,13 @@ def test_analysis_pages_auditor_and_staff_read_annotator_refused_stranger_404(la
         assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
 
-def test_analysis_page_auditor_post_refused(labelled):
+def test_analysis_page_auditor_post_refused(labelled, signed_in):
     response = signed_in(make_user(Role.AUDITOR)).post(page_urls(labelled.project.pk)[0])
 
     assert response.status_code == 403
 
 
-def test_analysis_page_linked_from_project_and_auditor_pages(labelled):
+def test_analysis_page_linked_from_project_and_auditor_pages(labelled, signed_in):
     url = page_urls(labelled.project.pk)[0]
 
     project_page = signed_in(labelled.project.owner).get(
@@ -109,7 +103,7 @@ def test_analysis_page_linked_from_project_and_auditor_pages(labelled):
     assert url in auditor_page.content.decode()
 
 
-def test_analysis_page_hostile_names_escaped_everywhere(labelled):
+def test_analysis_page_hostile_names_escaped_everywhere(labelled, signed_in):
     project = labelled.project
     hostile = "</script><svg onload=f>"
     project.label_schema = {
@@ -132,7 +126,7 @@ def test_analysis_page_hostile_names_escaped_everywhere(labelled):
     assert "&lt;/script&gt;&lt;svg onload=f&gt;" in plot[: plot.index("</section>")]
 
 
-def test_analysis_page_filters_applied_and_bad_filter_400(labelled):
+def test_analysis_page_filters_applied_and_bad_filter_400(labelled, signed_in):
     analysis_compute(project=labelled.project, filters={"question": "age_group"})
     client = signed_in(labelled.project.owner)
     url = page_urls(labelled.project.pk)[0]
@@ -146,7 +140,7 @@ def test_analysis_page_filters_applied_and_bad_filter_400(labelled):
     assert bad.status_code == 400
 
 
-def test_analysis_page_not_enough_labels_says_so():
+def test_analysis_page_not_enough_labels_says_so(signed_in):
     data = make_labelled_project(n_annotators=1)
     analysis_compute(project=data.project, filters={})
 
@@ -156,7 +150,7 @@ def test_analysis_page_not_enough_labels_says_so():
     assert "Not enough labels yet" in response.content.decode()
 
 
-def test_analysis_page_stored_figures_shown_without_drawing(labelled, monkeypatch):
+def test_analysis_page_stored_figures_shown_without_drawing(labelled, monkeypatch, signed_in):
     def no_drawing(**kwargs):
         raise AssertionError("a page drew a plot")
 
@@ -174,7 +168,7 @@ def test_analysis_page_stored_figures_shown_without_drawing(labelled, monkeypatc
 
 
 @pytest.mark.parametrize("role", ["owner", "auditor"])
-def test_analysis_pages_stale_get_shows_stored_result_and_writes_nothing(labelled, role):
+def test_analysis_pages_stale_get_shows_stored_result_and_writes_nothing(labelled, role, signed_in):
     computed = AgreementAnalysis.objects.get()
     make_stale(labelled)
     user = labelled.project.owner if role == "owner" else make_user(Role.AUDITOR)
@@ -192,7 +186,7 @@ def test_analysis_pages_stale_get_shows_stored_result_and_writes_nothing(labelle
     assert responses[0].context["summary"] == computed.summary
 
 
-def test_analysis_page_auditor_stale_offered_no_refresh_owner_is(labelled):
+def test_analysis_page_auditor_stale_offered_no_refresh_owner_is(labelled, signed_in):
     make_stale(labelled)
     url = page_urls(labelled.project.pk)[0]
 
@@ -205,12 +199,12 @@ def test_analysis_page_auditor_stale_offered_no_refresh_owner_is(labelled):
     assert "Recompute now" in owner_html
 
 
-def test_analysis_page_fresh_offers_no_refresh(labelled):
+def test_analysis_page_fresh_offers_no_refresh(labelled, signed_in):
     html = signed_in(labelled.project.owner).get(page_urls(labelled.project.pk)[0]).content
     assert refresh_url(labelled.project.pk) not in html.decode()
 
 
-def test_analysis_page_first_view_owner_computes_with_one_post():
+def test_analysis_page_first_view_owner_computes_with_one_post(signed_in):
     data = make_labelled_project()
     client = signed_in(data.project.owner)
     url = page_urls(data.project.pk)[0]
@@ -228,7 +222,7 @@ def test_analysis_page_first_view_owner_computes_with_one_post():
     assert "Analysis computed from 24 labels." in shown.content.decode()
 
 
-def test_analysis_refresh_post_keeps_filters_and_recomputes_stale(labelled):
+def test_analysis_refresh_post_keeps_filters_and_recomputes_stale(labelled, signed_in):
     make_stale(labelled)
     client = signed_in(labelled.project.owner)
 
@@ -243,7 +237,7 @@ def test_analysis_refresh_post_keeps_filters_and_recomputes_stale(labelled):
     )
 
 
-def test_analysis_refresh_auditor_403_other_researcher_404_nothing_written(labelled):
+def test_analysis_refresh_auditor_403_other_researcher_404_nothing_written(labelled, signed_in):
     make_stale(labelled)
     before = stored_rows()
 
@@ -255,7 +249,7 @@ def test_analysis_refresh_auditor_403_other_researcher_404_nothing_written(label
 
 
 def test_analysis_refresh_large_project_queued_page_says_being_recomputed(
-    labelled, settings, django_capture_on_commit_callbacks, monkeypatch
+    labelled, settings, django_capture_on_commit_callbacks, monkeypatch, signed_in
 ):
     from annotation.tasks import agreement_analysis_task
 
@@ -279,6 +273,7 @@ def test_analysis_refresh_large_project_queued_page_says_being_recomputed(
 
 def test_analysis_page_query_count_same_bound_for_few_and_many_items(
     django_assert_max_num_queries,
+    signed_in,
 ):
     few = make_labelled_project(n_items=3, n_annotators=3)
     many = make_labelled_project(n_items=40, n_annotators=3)
@@ -295,7 +290,7 @@ def test_analysis_page_query_count_same_bound_for_few_and_many_items(
                 assert client.get(url).status_code == 200
 
 
-def test_analysis_items_page_paginated_by_entropy_with_csv_link(labelled, settings):
+def test_analysis_items_page_paginated_by_entropy_with_csv_link(labelled, settings, signed_in):
     response = signed_in(labelled.project.owner).get(page_urls(labelled.project.pk)[1])
 
     assert response.status_code == 200

@@ -11,25 +11,24 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Item, Project, ProjectStatus
-from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.services import (
     annotation_submit,
     assignment_next,
     project_transition,
 )
-from core.models import Role, User
+from core.models import Role
 from provenance.models import AuditEvent
-from tests.factories import (
+from tests.annotation.factories import (
+    HATEFUL,
+    NEITHER,
     add_control_items,
     add_text_items,
     make_enrolled_annotator,
     make_project,
-    make_user,
 )
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 
 
 @pytest.fixture
@@ -38,12 +37,6 @@ def seeded_random() -> Iterator[None]:
     random.seed(11)
     yield
     random.setstate(state)
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def controls_url(project: Project) -> str:
@@ -64,7 +57,7 @@ def state(project: Project, external_id: str) -> tuple[str, object]:
     return item.control, item.expected_value
 
 
-def test_controls_page_owner_sees_items_accuracy_and_form(project: Project) -> None:
+def test_controls_page_owner_sees_items_accuracy_and_form(project: Project, signed_in) -> None:
     response = signed_in(project.owner).get(controls_url(project))
 
     html = response.content.decode()
@@ -74,7 +67,7 @@ def test_controls_page_owner_sees_items_accuracy_and_form(project: Project) -> N
     assert "No control item answered yet." in html
 
 
-def test_controls_page_post_marks_item_by_external_id(project: Project) -> None:
+def test_controls_page_post_marks_item_by_external_id(project: Project, signed_in) -> None:
     response = signed_in(project.owner).post(
         controls_url(project),
         {"external_id": "t1", "control": "attention", "expected_value": NEITHER},
@@ -85,7 +78,7 @@ def test_controls_page_post_marks_item_by_external_id(project: Project) -> None:
     assert AuditEvent.objects.filter(action="item.control_set").count() == 2
 
 
-def test_controls_page_post_unmarks_item_ignoring_answer(project: Project) -> None:
+def test_controls_page_post_unmarks_item_ignoring_answer(project: Project, signed_in) -> None:
     response = signed_in(project.owner).post(
         controls_url(project), {"external_id": "t10000", "control": "", "expected_value": NEITHER}
     )
@@ -103,7 +96,7 @@ def test_controls_page_post_unmarks_item_ignoring_answer(project: Project) -> No
     ],
 )
 def test_controls_page_post_bad_input_shows_error_and_changes_nothing(
-    project: Project, data: dict[str, str], status: int, message: str
+    project: Project, data: dict[str, str], status: int, message: str, signed_in
 ) -> None:
     response = signed_in(project.owner).post(controls_url(project), data)
 
@@ -112,7 +105,7 @@ def test_controls_page_post_bad_input_shows_error_and_changes_nothing(
     assert state(project, "t1") == ("", None)
 
 
-def test_controls_page_accuracy_lists_pseudonyms_only(seeded_random: None) -> None:
+def test_controls_page_accuracy_lists_pseudonyms_only(seeded_random: None, signed_in) -> None:
     project = make_project(k=1, control_rate=0.5)
     add_text_items(project, 10)
     (gold,) = add_control_items(project, 1, expected_value=HATEFUL)
@@ -130,7 +123,9 @@ def test_controls_page_accuracy_lists_pseudonyms_only(seeded_random: None) -> No
     assert annotator.username not in html and annotator.email not in html
 
 
-def test_controls_page_auditor_reads_without_form_and_cannot_post(project: Project) -> None:
+def test_controls_page_auditor_reads_without_form_and_cannot_post(
+    project: Project, signed_in
+) -> None:
     auditor = signed_in(make_user(Role.AUDITOR))
 
     page = auditor.get(controls_url(project))
@@ -144,7 +139,9 @@ def test_controls_page_auditor_reads_without_form_and_cannot_post(project: Proje
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_controls_page_other_researcher_404_annotator_403(project: Project, method: str) -> None:
+def test_controls_page_other_researcher_404_annotator_403(
+    project: Project, method: str, signed_in
+) -> None:
     data = {"external_id": "t1", "control": "gold", "expected_value": HATEFUL}
     other = getattr(signed_in(make_user(Role.RESEARCHER)), method)(controls_url(project), data)
     annotator = getattr(signed_in(make_user(Role.ANNOTATOR)), method)(controls_url(project), data)
@@ -153,7 +150,7 @@ def test_controls_page_other_researcher_404_annotator_403(project: Project, meth
     assert state(project, "t1") == ("", None)
 
 
-def test_controls_page_closed_project_read_only(project: Project) -> None:
+def test_controls_page_closed_project_read_only(project: Project, signed_in) -> None:
     project_transition(project=project, actor=project.owner, status=ProjectStatus.OPEN)
     project_transition(project=project, actor=project.owner, status=ProjectStatus.CLOSED)
     owner = signed_in(project.owner)
@@ -168,7 +165,9 @@ def test_controls_page_closed_project_read_only(project: Project) -> None:
     assert state(project, "t1") == ("", None)
 
 
-def test_project_detail_links_controls_and_shows_quality_settings(project: Project) -> None:
+def test_project_detail_links_controls_and_shows_quality_settings(
+    project: Project, signed_in
+) -> None:
     html = signed_in(project.owner).get(reverse("research-project", args=[project.pk])).content
 
     assert controls_url(project).encode() in html
@@ -176,9 +175,8 @@ def test_project_detail_links_controls_and_shows_quality_settings(project: Proje
     assert b"1 control item" in html
 
 
-def _post_project_edit(project: Project, **changes: str) -> Any:
-    """Post the project's edit form as shown, with ``changes`` applied."""
-    client = signed_in(project.owner)
+def _post_project_edit(client: Client, project: Project, **changes: str) -> Any:
+    """Post the project's edit form as shown to ``client``, with ``changes`` applied."""
     url = reverse("research-project-edit", args=[project.pk])
     form = client.get(url).context["form"]
     data = {name: form[name].value() for name in form.fields}
@@ -190,22 +188,24 @@ def _post_project_edit(project: Project, **changes: str) -> Any:
     return client.post(url, data)
 
 
-def test_project_edit_saves_strategy_and_control_rate(project: Project) -> None:
-    response = _post_project_edit(project, assignment_strategy="most_contested", control_rate="0.3")
+def test_project_edit_saves_strategy_and_control_rate(project: Project, signed_in) -> None:
+    response = _post_project_edit(
+        signed_in(project.owner), project, assignment_strategy="most_contested", control_rate="0.3"
+    )
 
     assert response.status_code == 302, response.content
     stored = Project.objects.get(pk=project.pk)
     assert (stored.assignment_strategy, stored.control_rate) == ("most_contested", 0.3)
 
 
-def test_project_edit_control_rate_above_half_returns_400(project: Project) -> None:
-    response = _post_project_edit(project, control_rate="0.9")
+def test_project_edit_control_rate_above_half_returns_400(project: Project, signed_in) -> None:
+    response = _post_project_edit(signed_in(project.owner), project, control_rate="0.9")
 
     assert response.status_code == 400
     assert Project.objects.get(pk=project.pk).control_rate == 0.0
 
 
-def test_label_page_for_control_item_looks_like_any_item(seeded_random: None) -> None:
+def test_label_page_for_control_item_looks_like_any_item(seeded_random: None, signed_in) -> None:
     project = make_project(k=1, control_rate=0.5)
     add_text_items(project, 10)
     (gold,) = add_control_items(project, 1, expected_value=HATEFUL)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from core.models import Role, User
 from provenance.models import AuditEvent
 from tests.admin_forms import admin_changes, admin_form_data
-from tests.factories import PASSWORD, make_user
+from tests.core.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

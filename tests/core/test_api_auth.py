@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from core.models import Role, User
 from core.services import user_role_set
+from tests.core.factories import PASSWORD, make_user
 from tests.core.signin import (
     ACCOUNT_LIMIT,
     ADDRESS_LIMIT,
@@ -21,7 +22,6 @@ from tests.core.signin import (
     page_sign_in,
     token_sign_in,
 )
-from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

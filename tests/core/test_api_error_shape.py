@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from annotation.api.urls import urlpatterns as annotation_api_routes
 from core.models import Role, User
 from provenance.api.urls import urlpatterns as provenance_api_routes
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

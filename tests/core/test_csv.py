@@ -1,4 +1,4 @@
-"""CSV cells cannot become spreadsheet formulas (SECURITY_CHECKLIST row 16)."""
+"""CSV cells cannot become spreadsheet formulas (OWASP CSV injection)."""
 
 import csv
 import io

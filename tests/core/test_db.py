@@ -1,6 +1,7 @@
 """``atomic_with_retry``: serialization failures and deadlocks are retried and committed once.
 
-SECURITY_CHECKLIST row 20. The unit tests fake the driver error Django wraps; the
+Such a transaction did nothing and may simply run again. The unit tests fake the driver
+error Django wraps; the
 PostgreSQL tests provoke a real deadlock (40P01) and a real serialization failure (40001).
 """
 

@@ -1,6 +1,7 @@
 """Response headers: Content-Security-Policy, HSTS behind TLS, Cache-Control on personal data.
 
-Also SECURITY_CHECKLIST row 2 (X-Frame-Options) stays in force next to ``frame-ancestors``.
+Also ``X-Frame-Options: DENY`` stays in force next to ``frame-ancestors`` (older browsers
+read only the header).
 """
 
 import base64
@@ -22,10 +23,11 @@ from rest_framework.test import APIClient
 from annotation.analysis.plots import entropy_histogram_svg
 from config.settings import ENV_VARS
 from core.middleware import NoStoreMiddleware
-from core.models import Role, User
+from core.models import Role
+from tests.annotation.factories import make_open_project, make_project
 from tests.annotation.test_api_items import add_image_item
+from tests.core.factories import make_user
 from tests.core.test_settings import import_settings, strong_key
-from tests.factories import make_open_project, make_project, make_user
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIRS = [REPO_ROOT / "templates", *REPO_ROOT.glob("*/templates")]
@@ -41,17 +43,11 @@ def directives(response: Any) -> dict[str, list[str]]:
     return parsed
 
 
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 # ---------------------------------------------------------------- Content-Security-Policy
 
 
 @pytest.mark.django_db
-def test_csp_page_policy_allows_only_own_origin_scripts_styles_and_forms() -> None:
+def test_csp_page_policy_allows_only_own_origin_scripts_styles_and_forms(signed_in) -> None:
     project = make_open_project(2)
 
     for response in (
@@ -202,7 +198,7 @@ def assert_no_store(response: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_cache_control_signed_in_pages_no_store() -> None:
+def test_cache_control_signed_in_pages_no_store(signed_in) -> None:
     project = make_open_project(2)
     client = signed_in(project.owner)
 
@@ -268,7 +264,7 @@ def test_cache_control_static_files_answered_before_the_no_store_rule() -> None:
 
 
 @pytest.mark.django_db
-def test_cache_control_annotator_label_page_no_store() -> None:
+def test_cache_control_annotator_label_page_no_store(signed_in) -> None:
     annotator = make_user(Role.ANNOTATOR)
 
     response = signed_in(annotator).get("/annotate/")

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from core.models import Role
+from tests.core.factories import PASSWORD, make_user
 from tests.core.signin import (
     ACCOUNT_LIMIT,
     ADDRESS_LIMIT,
@@ -20,7 +21,6 @@ from tests.core.signin import (
     signed_in,
     token_sign_in,
 )
-from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

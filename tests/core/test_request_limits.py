@@ -1,4 +1,4 @@
-"""Request bodies are capped per route before anything reads them (SECURITY_CHECKLIST row 8).
+"""Request bodies are capped per route before anything reads them (no 1 GB body is spooled).
 
 Every route takes ``CHORUS_MAX_REQUEST_BYTES``; only the views marked with
 ``core.middleware.request_body_limit`` (the two import routes) take more. A declared length
@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 from annotation.models import ImportBatch, Item
 from core.middleware import body_limit_setting
 from core.models import Role
-from tests.factories import make_project, make_user
+from tests.annotation.factories import make_project
+from tests.core.factories import make_user
 from tests.permission_world import db_state
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from core.services import api_token_issue, user_create, user_role_set
 from provenance import receivers
 from provenance.models import AuditEvent
 from provenance.services import audit_chain_verify
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

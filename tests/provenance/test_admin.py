@@ -8,7 +8,7 @@ from core.models import Role
 from provenance.models import AuditEvent, LicenseCatalogEntry, Source
 from provenance.services import source_get_or_create
 from tests.admin_forms import admin_form_data
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -3,12 +3,12 @@
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 
-from core.models import Role, User
+from core.models import Role
 from provenance.models import AuditChainCheckpoint, AuditEvent
 from provenance.services import audit_chain_checkpoint_advance
-from tests.factories import make_enrolled_annotator, make_open_project, make_user
+from tests.annotation.factories import make_enrolled_annotator, make_open_project
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +27,9 @@ EVENT_FIELDS = {
 }
 
 
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
-
-
 def test_audit_events_auditor_lists_newest_first_in_bounded_queries(
     django_assert_max_num_queries: Any,
+    client_for,
 ) -> None:
     make_open_project(2)
     auditor = make_user(Role.AUDITOR)
@@ -51,7 +45,7 @@ def test_audit_events_auditor_lists_newest_first_in_bounded_queries(
     assert all(set(event) == EVENT_FIELDS for event in body["results"])
 
 
-def test_audit_events_never_show_user_ids_usernames_or_emails() -> None:
+def test_audit_events_never_show_user_ids_usernames_or_emails(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
     auditor = make_user(Role.AUDITOR)
@@ -69,7 +63,7 @@ def test_audit_events_never_show_user_ids_usernames_or_emails() -> None:
     assert annotator.pseudonym in text
 
 
-def test_audit_events_filter_on_allowlisted_fields_only() -> None:
+def test_audit_events_filter_on_allowlisted_fields_only(client_for) -> None:
     project = make_open_project(1)
     annotator = make_enrolled_annotator(project)
     auditor = make_user(Role.AUDITOR)
@@ -85,21 +79,21 @@ def test_audit_events_filter_on_allowlisted_fields_only() -> None:
 
 
 @pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.RESEARCHER])
-def test_audit_endpoints_non_auditor_returns_403(role: str) -> None:
+def test_audit_endpoints_non_auditor_returns_403(role: str, client_for) -> None:
     client = client_for(make_user(role))
 
     assert client.get(EVENTS_URL).json()["code"] == "auditor_only"
     assert client.get(VERIFY_URL).status_code == 403
 
 
-def test_audit_endpoints_staff_reads() -> None:
+def test_audit_endpoints_staff_reads(client_for) -> None:
     staff = make_user(Role.RESEARCHER, is_staff=True)
 
     assert client_for(staff).get(EVENTS_URL).status_code == 200
     assert client_for(staff).get(VERIFY_URL).status_code == 200
 
 
-def test_audit_events_auditor_write_returns_403_and_log_unchanged() -> None:
+def test_audit_events_auditor_write_returns_403_and_log_unchanged(client_for) -> None:
     auditor = make_user(Role.AUDITOR)
     before = list(AuditEvent.objects.values_list("seq", "hash"))
 
@@ -109,7 +103,7 @@ def test_audit_events_auditor_write_returns_403_and_log_unchanged() -> None:
     assert list(AuditEvent.objects.values_list("seq", "hash")) == before
 
 
-def test_audit_verify_intact_chain_ok() -> None:
+def test_audit_verify_intact_chain_ok(client_for) -> None:
     make_open_project(1)
 
     response = client_for(make_user(Role.AUDITOR)).get(VERIFY_URL)
@@ -126,7 +120,7 @@ def test_audit_verify_intact_chain_ok() -> None:
 
 
 @pytest.mark.usefixtures("audit_tampering")
-def test_audit_verify_tampered_event_reports_first_broken_seq() -> None:
+def test_audit_verify_tampered_event_reports_first_broken_seq(client_for) -> None:
     make_open_project(1)
     auditor = make_user(Role.AUDITOR)
     AuditEvent.objects.filter(seq=2).update(payload={"title": "forged"})
@@ -137,7 +131,9 @@ def test_audit_verify_tampered_event_reports_first_broken_seq() -> None:
     assert response.json()["first_broken_seq"] == 2
 
 
-def test_audit_verify_after_checkpoint_checks_new_events_and_shows_last_full_check() -> None:
+def test_audit_verify_after_checkpoint_checks_new_events_and_shows_last_full_check(
+    client_for,
+) -> None:
     make_open_project(1)
     audit_chain_checkpoint_advance(full=True)
     verified = AuditEvent.objects.count()
@@ -153,7 +149,9 @@ def test_audit_verify_after_checkpoint_checks_new_events_and_shows_last_full_che
 
 
 @pytest.mark.usefixtures("audit_tampering")
-def test_audit_verify_full_finds_event_tampered_before_checkpoint_and_writes_nothing() -> None:
+def test_audit_verify_full_finds_event_tampered_before_checkpoint_and_writes_nothing(
+    client_for,
+) -> None:
     make_open_project(1)
     audit_chain_checkpoint_advance()
     auditor = make_user(Role.AUDITOR)
@@ -170,13 +168,13 @@ def test_audit_verify_full_finds_event_tampered_before_checkpoint_and_writes_not
 
 
 @pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.RESEARCHER])
-def test_audit_verify_full_non_auditor_returns_403(role: str) -> None:
+def test_audit_verify_full_non_auditor_returns_403(role: str, client_for) -> None:
     response = client_for(make_user(role)).get(VERIFY_URL, {"full": "1"})
 
     assert response.status_code == 403
 
 
-def test_audit_verify_full_staff_reads() -> None:
+def test_audit_verify_full_staff_reads(client_for) -> None:
     staff = make_user(Role.RESEARCHER, is_staff=True)
 
     body = client_for(staff).get(VERIFY_URL, {"full": "1"}).json()
@@ -184,7 +182,7 @@ def test_audit_verify_full_staff_reads() -> None:
     assert body["ok"] is True and body["full"] is True
 
 
-def test_audit_verify_full_not_a_boolean_returns_400() -> None:
+def test_audit_verify_full_not_a_boolean_returns_400(client_for) -> None:
     response = client_for(make_user(Role.AUDITOR)).get(VERIFY_URL, {"full": "maybe"})
 
     assert response.status_code == 400

@@ -21,7 +21,7 @@ from provenance.services import (
     audit_event_hash,
     audit_record,
 )
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_tampering")]
 

@@ -1,4 +1,5 @@
-"""Checklist row 24: the application's database role cannot change or delete audit rows."""
+"""The application's database role cannot change or delete audit rows: the log is
+append-only even for the code that writes it."""
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -6,7 +7,7 @@ from django.db import DatabaseError, connection, transaction
 from core.models import Role
 from provenance.models import AuditEvent
 from provenance.services import audit_chain_verify, audit_record
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

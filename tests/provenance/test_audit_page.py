@@ -10,7 +10,7 @@ from django.urls import reverse
 from core.models import Role, User
 from provenance.models import AuditChainCheckpoint, AuditChainHead, AuditEvent
 from provenance.services import audit_chain_checkpoint_advance, audit_record
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_tampering")]
 

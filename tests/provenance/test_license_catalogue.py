@@ -9,7 +9,7 @@ from provenance.licenses import classify, seed_entries
 from provenance.models import AuditEvent, LicenseCatalogEntry, LicenseUse
 from provenance.selectors import license_table
 from provenance.services import license_catalogue_seed, license_entry_save
-from tests.factories import make_user
+from tests.core.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

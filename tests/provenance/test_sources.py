@@ -10,7 +10,8 @@ from core.errors import ValidationFailed
 from core.models import Role
 from provenance.models import Source
 from provenance.services import source_get_or_create
-from tests.factories import make_project, make_user
+from tests.annotation.factories import make_project
+from tests.core.factories import make_user
 
 BEFORE_OWNERS = ("provenance", "0004_seed_license_catalogue")
 

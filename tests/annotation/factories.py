@@ -1,9 +1,10 @@
-"""Test data built through the real services (no hand-made rows)."""
+"""Projects, items and enrolled annotators for tests, built through the real services."""
 
 import itertools
 from typing import Any
 
 from annotation.models import ControlKind, Item, Modality, Project, ProjectStatus
+from annotation.schemas import HATE_SPEECH_SCHEMA
 from annotation.services import (
     enrolment_create,
     item_control_set,
@@ -11,20 +12,11 @@ from annotation.services import (
     project_transition,
 )
 from core.models import Role, User
-from core.services import user_create
+from tests.core.factories import make_user
 
-PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test fixture
+# The hate-speech preset's choices (the default schema of ``make_project``).
+HATEFUL, OFFENSIVE, NEITHER = HATE_SPEECH_SCHEMA.values
 _counter = itertools.count(1)
-
-
-def make_user(role: str = Role.ANNOTATOR, *, username: str | None = None, **extra: Any) -> User:
-    name = username or f"{role}{next(_counter)}"
-    user = user_create(username=name, password=PASSWORD, role=role, email=f"{name}@example.org")
-    if extra:
-        for key, value in extra.items():
-            setattr(user, key, value)
-        user.save()
-    return user
 
 
 def make_project(
