@@ -15,6 +15,7 @@ module, so any app may use them as plain libraries. Imports inside functions and
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,3 +211,22 @@ def test_collect_imports_nested_and_type_checking_imports_are_found(tmp_path: Pa
     targets = {found.target for found in collect_imports(module, tmp_path)}
 
     assert {"annotation.models.Item", "ml.tasks"} <= targets
+
+
+TEMPLATE_REFERENCE = re.compile(r"""{%\s*(?:include|extends)\s+["']([a-z_]+)/""")
+
+
+@pytest.mark.parametrize("app", [app for app in APPS_BOTTOM_UP if app != WIRING])
+def test_app_templates_include_only_templates_of_their_app_or_lower(app: str) -> None:
+    """Templates have layers too: a lower app's page may not include a higher app's."""
+    templates = sorted((REPO_ROOT / app / "templates").glob("**/*.html"))
+    if app == SHARED_KERNEL:
+        templates += sorted((REPO_ROOT / "templates").glob("**/*.html"))
+    violations = [
+        f"{path.relative_to(REPO_ROOT)} -> {target}/"
+        for path in templates
+        for target in TEMPLATE_REFERENCE.findall(path.read_text())
+        if target in LAYER and LAYER[target] > LAYER[app]
+    ]
+
+    assert not violations, violations
