@@ -15,9 +15,11 @@ PY := $(BIN)/python
 INSTALL_STAMP := $(VENV)/.install.stamp
 
 # The pytest marker expression for the PostgreSQL + Redis + worker run. The default is the
-# whole suite except the browser tests, which exercise pages, not the database. If the suite
-# outgrows the CI budget, narrow it: PG_MARKEXPR="postgres or celery_worker or integration".
-PG_MARKEXPR ?= not browser
+# whole suite except the browser tests, which exercise pages, not the database, and the
+# permission matrices (marker `matrix`: every role against every route, database-agnostic,
+# about a third of the run). If the suite outgrows the CI budget, narrow it further:
+# PG_MARKEXPR="postgres or celery_worker or integration".
+PG_MARKEXPR ?= not browser and not matrix
 # Extra arguments for both pytest runs, e.g. make test PYTEST_ARGS="-x -k agreement".
 PYTEST_ARGS ?=
 

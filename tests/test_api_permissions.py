@@ -27,7 +27,8 @@ from provenance.api.urls import urlpatterns as provenance_api_routes
 from tests.annotation.factories import make_enrolled_annotator
 from tests.permission_world import ROLES, World, db_state, world_build, world_user
 
-pytestmark = pytest.mark.django_db
+# Database-agnostic and large (every role x every route): run once, on SQLite.
+pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
 
 
 @pytest.fixture(autouse=True)

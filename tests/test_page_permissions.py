@@ -32,7 +32,8 @@ from provenance.services import consent_text_version
 from provenance.urls import urlpatterns as provenance_page_routes
 from tests.permission_world import ROLES, World, db_state, world_build, world_user
 
-pytestmark = pytest.mark.django_db
+# Database-agnostic and large (every role x every route): run once, on SQLite.
+pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
 
 GET_ONLY = ("get",)
 GET_POST = ("get", "post")
