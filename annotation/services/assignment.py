@@ -26,6 +26,7 @@ from annotation.models import (
     Project,
     ProjectStatus,
 )
+from annotation.selectors.assignment import assignment_current
 from annotation.services.enrolment import _active_enrolment
 from core.db import atomic_with_retry, supports_skip_locked
 from core.errors import Conflict, NotFound
@@ -241,13 +242,7 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
     _active_enrolment(project, annotator, lock=True)
     now = timezone.now()
-    current = (
-        Assignment.objects.filter(
-            project=project, annotator=annotator, status=Assignment.Status.OPEN, expires_at__gt=now
-        )
-        .select_related("item")
-        .first()
-    )
+    current = assignment_current(project=project, annotator=annotator)
     if current is not None:
         return current
     assignments_expire(project_id=project.pk)
