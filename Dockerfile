@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     DJANGO_SETTINGS_MODULE=config.settings \
     PYTHONPATH=/app \
-    MEDIA_ROOT=/data/media
+    MEDIA_ROOT=/data/media \
+    STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
 
@@ -22,13 +23,15 @@ RUN pip install --require-hashes --no-deps -r requirements/base.lock.txt
 COPY . .
 
 # Collected with the production storage (DEBUG=0: hashed names and a manifest), which
-# needs a secret key to import settings; this one exists only in this build step.
+# needs a secret key to import settings; this one exists only in this build step. WhiteNoise
+# serves them from here; docker-compose's `static` service copies them to /srv/static, the
+# volume nginx serves them from (a volume keeps its first content: it cannot be the source).
 RUN DEBUG=0 SECRET_KEY=build-step-only-collectstatic-key-never-used-at-runtime \
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chorus \
-    && mkdir -p /data/media \
-    && chown chorus /data/media
+    && mkdir -p /data/media /srv/static \
+    && chown chorus /data/media /srv/static
 USER chorus
 
 EXPOSE 8000

@@ -19,7 +19,7 @@ INSTALL_STAMP := $(VENV)/.install.stamp
 # permission matrices (marker `matrix`: every role against every route, database-agnostic,
 # about a third of the run). If the suite outgrows the CI budget, narrow it further:
 # PG_MARKEXPR="postgres or celery_worker or integration".
-PG_MARKEXPR ?= not browser and not matrix
+PG_MARKEXPR ?= not browser and not matrix and not faults
 # Extra arguments for both pytest runs, e.g. make test PYTEST_ARGS="-x -k agreement".
 PYTEST_ARGS ?=
 
@@ -123,8 +123,17 @@ test-postgres: $(INSTALL_STAMP) sysdeps ## The suite on throwaway PostgreSQL + R
 	bash scripts/test-services.sh env CHORUS_CELERY_WORKER=1 \
 		bash -c '$(call run_pytest,-m "$(PG_MARKEXPR)" --junitxml=artifacts/junit-postgres.xml $(PYTEST_ARGS))'
 
+.PHONY: test-faults
+test-faults: $(INSTALL_STAMP) sysdeps ## The fault suite: services and workers killed and restarted under load
+	mkdir -p artifacts/faults
+	rm -f artifacts/faults/figures.txt
+	bash scripts/test-services.sh env CHORUS_FAULTS=1 \
+		bash -c '$(call run_pytest,-m faults tests/faults --junitxml=artifacts/junit-faults.xml $(PYTEST_ARGS))'
+	@echo "fault suite figures (artifacts/faults/figures.txt):"
+	@cat artifacts/faults/figures.txt 2>/dev/null || true
+
 .PHONY: test
-test: sysdeps lint typecheck importlint migrations-check test-sqlite test-postgres ## Everything CI runs
+test: sysdeps lint typecheck importlint migrations-check test-sqlite test-postgres test-faults ## Everything CI runs
 
 .PHONY: worker
 worker: $(INSTALL_STAMP) ## A local Celery worker on queues default and gpu (needs CELERY_BROKER_URL)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from core.models import TimeStampedModel, User
+from core.models import Job, JobStatus, TimeStampedModel, User
 from provenance.models import ConsentRecord, Source
 
 
@@ -189,12 +189,15 @@ class Item(TimeStampedModel):
         return f"{self.project_id}:{self.external_id}"
 
 
-class ImportBatch(TimeStampedModel):
+class ImportBatch(Job):
+    """A queued import (``annotation.ingest``): a job of ``core.jobs``, whose staged upload
+    is deleted once it has run."""
+
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Imported"
-        FAILED = "failed", "Failed"
+        PENDING = JobStatus.PENDING, "Pending"
+        RUNNING = JobStatus.RUNNING, "Running"
+        DONE = JobStatus.DONE, "Imported"
+        FAILED = JobStatus.FAILED, "Failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
     created_by = models.ForeignKey(
@@ -205,8 +208,8 @@ class ImportBatch(TimeStampedModel):
     server_path = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     item_count = models.PositiveIntegerField(default=0)
+    # Every problem found in the rows, as {"line", "field", "code", "message"}.
     errors = models.JSONField(default=list, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
 
 class Enrolment(TimeStampedModel):
@@ -344,14 +347,15 @@ class TakedownRequest(TimeStampedModel):
         return user.is_staff or (self.project is not None and self.project.is_managed_by(user))
 
 
-class AgreementAnalysis(TimeStampedModel):
-    """A project's disagreement analysis for one filter, with the label count it was run on."""
+class AgreementAnalysis(Job):
+    """A project's disagreement analysis for one filter, with the label count it was run on:
+    a job of ``core.jobs`` when a worker computes it."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = JobStatus.PENDING, "Queued"
+        RUNNING = JobStatus.RUNNING, "Running"
+        DONE = JobStatus.DONE, "Done"
+        FAILED = JobStatus.FAILED, "Failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="analyses")
     filters = models.JSONField(default=dict, blank=True)
@@ -368,7 +372,6 @@ class AgreementAnalysis(TimeStampedModel):
     # {"entropy": svg, "groups": {question key: {"distribution": svg, "heatmap": svg}}},
     # "" where there is nothing to plot. Only annotation.analysis.plots writes this SVG.
     figures = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,10 +1,12 @@
 """Celery tasks for the annotation app: thin, take ids, call services, safe to run twice.
 
 All run on the `default` queue (CELERY_TASK_DEFAULT_QUEUE); GPU work belongs to `ml`.
-Services enqueue these by their registered names (``annotation.task_names``) rather than
-importing this module; ``AnnotationConfig.ready`` imports it so that every process has them
-registered. The work's modules (ingest, analysis: pandas and matplotlib) are imported
-inside the tasks, so registering them costs a web process nothing.
+Import batches and analyses are jobs of ``core.jobs`` (``job_task``): one lease, retry and
+outbox mechanism, which this module only configures. Services enqueue by the registered
+names (``annotation.task_names``) rather than importing this module;
+``AnnotationConfig.ready`` imports it so that every process has them registered. The
+work's modules (ingest, analysis: pandas and matplotlib) are imported inside the tasks, so
+registering them costs a web process nothing.
 """
 
 import logging
@@ -14,37 +16,45 @@ from celery import Task, shared_task
 from django.db import OperationalError
 
 from annotation import services
-from annotation.models import Project, ProjectStatus
+from annotation.models import AgreementAnalysis, ImportBatch, Project, ProjectStatus
 from annotation.task_names import (
     AGREEMENT_ANALYSIS_TASK,
     ANALYSIS_TIME_LIMIT_S,
     IMPORT_BATCH_RUN_TASK,
     IMPORT_TIME_LIMIT_S,
 )
+from core.jobs import JobRun, job_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
+@job_task(
+    model=ImportBatch,
     name=IMPORT_BATCH_RUN_TASK,
-    time_limit=IMPORT_TIME_LIMIT_S,
-    soft_time_limit=IMPORT_TIME_LIMIT_S - 60,
+    time_limit_s=IMPORT_TIME_LIMIT_S,
+    on_failed="annotation.ingest.import_batch_failed",
+    housekeeping="annotation.ingest.import_uploads_sweep",
 )
-def import_batch_run_task(self: "Task[Any, Any]", batch_id: int) -> str:
-    """Run one import batch. Not retried: the batch's status guard makes a rerun a no-op."""
-    from annotation.ingest import import_batch_run
+def import_batch_run_task(run: JobRun[ImportBatch]) -> None:
+    """Import one batch's rows, all or none (``annotation.ingest``)."""
+    from annotation.ingest import import_batch_execute
 
-    batch = import_batch_run(batch_id=batch_id)
-    logger.info("import batch %s %s (task %s)", batch_id, batch.status, self.request.id)
-    return str(batch.status)
+    import_batch_execute(run)
+
+
+@job_task(model=AgreementAnalysis, name=AGREEMENT_ANALYSIS_TASK, time_limit_s=ANALYSIS_TIME_LIMIT_S)
+def agreement_analysis_task(run: JobRun[AgreementAnalysis]) -> None:
+    """Compute a queued agreement analysis (``annotation.analysis``)."""
+    from annotation.analysis import analysis_execute
+
+    analysis_execute(run)
 
 
 @shared_task(
     bind=True,
     acks_late=True,
     name="annotation.assignments_expire_sweep",
+    ignore_result=True,
     time_limit=300,
     soft_time_limit=270,
     # Expiring is a conditional UPDATE per assignment: repeating it is harmless.
@@ -69,22 +79,11 @@ def assignments_expire_sweep_task(self: "Task[Any, Any]") -> int:
 @shared_task(
     bind=True,
     acks_late=True,
-    name=AGREEMENT_ANALYSIS_TASK,
-    time_limit=ANALYSIS_TIME_LIMIT_S,
-    soft_time_limit=ANALYSIS_TIME_LIMIT_S - 60,
+    name="annotation.ping",
+    ignore_result=False,
+    time_limit=30,
+    soft_time_limit=25,
 )
-def agreement_analysis_task(self: "Task[Any, Any]", analysis_id: int) -> str:
-    """Compute a queued agreement analysis. Not retried: a failure is stored on the analysis,
-    and its status guard makes a redelivered run a no-op."""
-    from annotation.analysis import analysis_run
-
-    result = analysis_run(analysis_id=analysis_id)
-    status = str(result.status) if result is not None else "deleted"
-    logger.info("agreement analysis %s %s (task %s)", analysis_id, status, self.request.id)
-    return status
-
-
-@shared_task(bind=True, acks_late=True, name="annotation.ping", time_limit=30, soft_time_limit=25)
 def ping_task(self: "Task[Any, Any]") -> dict[str, Any]:
     """A worker health probe: answers and proves it reaches the database."""
     return {"reply": "pong", "projects": Project.objects.count(), "task": self.request.id}

@@ -34,6 +34,12 @@ ENV_VARS = (
     "CELERY_RESULT_BACKEND",
     "CELERY_DB_REUSE_MAX",
     "CELERY_VISIBILITY_TIMEOUT",
+    "CHORUS_BROKER_SOCKET_TIMEOUT",
+    "CHORUS_JOB_LEASE_SECONDS",
+    "CHORUS_JOB_HEARTBEAT_SECONDS",
+    "CHORUS_JOB_SWEEP_SECONDS",
+    "CHORUS_JOB_DISPATCH_GRACE_SECONDS",
+    "CHORUS_JOB_REDISPATCH_SECONDS",
     "CHORUS_ASSIGNMENT_TTL_SECONDS",
     "CHORUS_LOGIN_FAILURE_LIMIT",
     "CHORUS_LOGIN_COOLOFF_SECONDS",
@@ -46,9 +52,11 @@ ENV_VARS = (
     "CHORUS_TAKEDOWN_MAX_PER_HOUR",
     "CHORUS_ANALYSIS_INLINE_LIMIT",
     "CHORUS_SECURE_COOKIES",
+    "CHORUS_TRUSTED_PROXY_COUNT",
     "CHORUS_BEHIND_TLS_PROXY",
     "CHORUS_SSL_REDIRECT",
     "CHORUS_HSTS_SECONDS",
+    "CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX",
     "HF_HUB_OFFLINE",
     "LOG_LEVEL",
     "CONN_MAX_AGE",
@@ -120,6 +128,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "core.middleware.ApiErrorShapeMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "core.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -198,8 +207,21 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 # Media is never served by URL: item images go through an access-checked view.
 MEDIA_URL = "/media-not-served/"
+# Behind nginx (deploy/nginx/chorus.conf) the image view still checks access, then answers
+# with X-Accel-Redirect to this internal prefix, and nginx sends the file from MEDIA_ROOT
+# instead of a gunicorn worker. Empty (the default): the view streams the file itself.
+CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX", "")
+if CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX and not (
+    CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/")
+    and CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")
+):
+    raise ImproperlyConfigured(
+        "CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX must start and end with '/', e.g. /protected-media/."
+    )
+# Media files appear at their names only when complete, and write faults answer 503 with a
+# storage_* code (core.storage). An S3-compatible backend is configured here, in its place.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "core.storage.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -226,6 +248,15 @@ CHORUS_MAX_TEXT_CHARS = 20_000
 
 # Assignment policy.
 CHORUS_ASSIGNMENT_TTL_SECONDS = int(os.environ.get("CHORUS_ASSIGNMENT_TTL_SECONDS", "1800"))
+
+# How many reverse proxies stand in front of Django, each appending the address it was
+# reached from to X-Forwarded-For (docker-compose: nginx, 1). core.net.client_address then
+# takes the client's address from that header instead of REMOTE_ADDR (the nearest proxy's,
+# the same for everyone); the sign-in lockout and the takedown limit are keyed by it. 0 (no
+# proxy): the header is ignored, or any client could name its own address.
+CHORUS_TRUSTED_PROXY_COUNT = int(os.environ.get("CHORUS_TRUSTED_PROXY_COUNT", "0"))
+if CHORUS_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("CHORUS_TRUSTED_PROXY_COUNT must be 0 or more.")
 
 # Sign-in lockout (core/lockout.py), shared by the sign-in page, the admin and the API token.
 # Address tier: failures for one username from one client address. At the limit that pair
@@ -254,6 +285,8 @@ AXES_LOCKOUT_PARAMETERS = "core.lockout.lockout_parameters"
 AXES_USERNAME_CALLABLE = "core.lockout.lockout_username"
 AXES_COOLOFF_TIME = "core.lockout.failure_memory"
 AXES_LOCKOUT_CALLABLE = "core.views.lockout_response"
+# The client address as the takedown limit sees it too (CHORUS_TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "core.net.client_address"
 # Axes' own check compares one limit with the largest tier's count; the handler's per-tier
 # check replaces it (its is_locked and user_login_failed).
 AXES_LOCK_OUT_AT_FAILURE = False
@@ -370,14 +403,50 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 6 * 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 6 * 3600 - 60
 # The visibility timeout must exceed the longest task, or Redis redelivers running work.
+# The socket timeouts bound what a hung broker costs a request that queues a job (about a
+# second; CHORUS_JOB_PUBLISH_RETRY_POLICY makes it one try); consumers read with the
+# event loop and are not affected.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(7 * 3600)))
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(7 * 3600))),
+    "socket_timeout": float(os.environ.get("CHORUS_BROKER_SOCKET_TIMEOUT", "1")),
+    "socket_connect_timeout": float(os.environ.get("CHORUS_BROKER_SOCKET_TIMEOUT", "1")),
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CHORUS_BROKER_SOCKET_TIMEOUT", "1"))
+CELERY_REDIS_SOCKET_TIMEOUT = float(os.environ.get("CHORUS_BROKER_SOCKET_TIMEOUT", "1"))
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("CHORUS_BROKER_SOCKET_TIMEOUT", "1"))
+# Outcomes live on the job rows (core.jobs), not in the result backend.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100"))
+
+# Background jobs (core.jobs): a worker's lease lasts CHORUS_JOB_LEASE_SECONDS and its
+# heartbeat renews it every CHORUS_JOB_HEARTBEAT_SECONDS, so a dead worker's job is taken
+# over within a lease plus a sweep. A pending job whose message was not sent within the
+# grace, or was sent CHORUS_JOB_REDISPATCH_SECONDS ago (doubling per resend) without a
+# worker picking it up, is sent again by the sweeper.
+CHORUS_JOB_LEASE_SECONDS = int(os.environ.get("CHORUS_JOB_LEASE_SECONDS", "60"))
+CHORUS_JOB_HEARTBEAT_SECONDS = float(
+    os.environ.get("CHORUS_JOB_HEARTBEAT_SECONDS", str(CHORUS_JOB_LEASE_SECONDS / 4))
+)
+CHORUS_JOB_SWEEP_SECONDS = int(os.environ.get("CHORUS_JOB_SWEEP_SECONDS", "60"))
+CHORUS_JOB_DISPATCH_GRACE_SECONDS = int(os.environ.get("CHORUS_JOB_DISPATCH_GRACE_SECONDS", "30"))
+CHORUS_JOB_REDISPATCH_SECONDS = int(os.environ.get("CHORUS_JOB_REDISPATCH_SECONDS", "600"))
+# Publishing a job's message: one try (a hung broker costs the request one socket
+# timeout), then the outbox and the sweeper take over.
+CHORUS_JOB_PUBLISH_RETRY_POLICY = {
+    "max_retries": 0,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # The audit page checks only the events after the checkpoint: moving it often keeps that
 # short, and the daily full check is what finds an edit to an event already passed.
 CELERY_BEAT_SCHEDULE = {
+    # No job stays queued or running forever: see core.jobs.sweep.
+    "jobs-sweep": {
+        "task": "core.jobs_sweep",
+        "schedule": CHORUS_JOB_SWEEP_SECONDS,
+    },
     "audit-chain-checkpoint-advance": {
         "task": "provenance.audit_chain_checkpoint_advance",
         "schedule": 10 * 60,

@@ -8,7 +8,8 @@ axes is configured with (``AXES_*`` settings):
 - Who a failure counts against: the username as authentication looks it up (NFKC, the
   normalisation of ``AbstractBaseUser.normalize_username`` and the sign-in forms, then
   stripped; case is kept, because usernames are case-sensitive), together with the client
-  address (``REMOTE_ADDR``).
+  address (``core.net.client_address``, axes' ``AXES_CLIENT_IP_CALLABLE``: ``REMOTE_ADDR``,
+  or behind ``CHORUS_TRUSTED_PROXY_COUNT`` proxies the address the outermost one saw).
 - Two tiers, each counting failures that are at most ``CHORUS_LOGIN_FAILURE_MEMORY_SECONDS``
   older than the latest one:
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
@@ -26,6 +27,7 @@ from django.utils.deprecation import MiddlewareMixin
 from rest_framework.views import APIView
 
 from core.api.exceptions import error_body
+from core.db import is_transient
 from core.errors import ApplicationError
 from core.nul import NUL, refuse_nul
 
@@ -193,6 +195,41 @@ class ApiErrorShapeMiddleware(MiddlewareMixin):
         response["Content-Type"] = "application/json"
         if response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))
+        return response
+
+
+# How long a client should wait before trying again while the database is away.
+DATABASE_RETRY_AFTER_S = 2
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """A database that is restarting or unreachable answers 503 "try again shortly" in the
+    error shape (or the error page), with ``Retry-After``, instead of a 500: the request did
+    nothing wrong. The broken connection is dropped so the next request opens a new one.
+    Any other database error is a bug and stays a 500.
+    """
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        if not isinstance(exception, DatabaseError) or not is_transient(exception):
+            return None
+        for conn in connections.all():
+            conn.close_if_unusable_or_obsolete()
+        message = "Chorus cannot reach its database for a moment. Try again in a few seconds."
+        extra = {"retry_after_seconds": DATABASE_RETRY_AFTER_S}
+        if is_api_request(request):
+            response: HttpResponse = JsonResponse(
+                error_body("database_unavailable", message, extra), status=503
+            )
+        else:
+            # No template: the page layout reads the session, which needs the database.
+            response = HttpResponse(
+                f"<!doctype html><title>Try again shortly</title><p>{message}</p>",
+                status=503,
+                content_type="text/html; charset=utf-8",
+            )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
 
 

@@ -23,6 +23,52 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class JobStatus(models.TextChoices):
+    """The states every queued job goes through (``core.jobs``): pending until a worker
+    claims it, running while that worker's lease is alive, then done or failed."""
+
+    PENDING = "pending", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Job(TimeStampedModel):
+    """A unit of background work whose row is the source of truth (``core.jobs``).
+
+    The row is written in the transaction that asks for the work; the Celery message is
+    only a wake-up call sent after commit (a transactional outbox), which the sweeper sends
+    again while nobody has picked the job up. A worker works under a lease: it names itself
+    in ``lease_owner`` and a heartbeat keeps ``lease_expires_at`` in the future, so a job
+    whose lease is alive is being worked on and one whose lease has expired lost its worker
+    and may be taken over. Times are the database's clock, never a web server's.
+
+    Subclasses may redeclare ``status`` with their own labels for the same four values.
+    """
+
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
+    # Claims so far (first runs, takeovers after a dead worker, transient-error retries).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: when the wake-up message last reached the broker, and why it did not.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_error = models.CharField(max_length=500, blank=True)
+    dispatches = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Why the job failed, or why its last attempt was abandoned and it was queued again.
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+
 class Role(models.TextChoices):
     RESEARCHER = "researcher", "Researcher"
     ANNOTATOR = "annotator", "Annotator"

@@ -4,6 +4,8 @@
 #   redis-server  broker for the Celery integration run (scripts/test-services.sh)
 #   postgresql    server binaries for the throwaway test cluster (initdb, pg_ctl)
 #   chromium      headless browser for the tests marked `browser`
+#   nginx         the reverse proxy of docker-compose, run in front of gunicorn by
+#                 tests/test_deployment.py
 #
 # apt-get update runs at most once, and only when something has to be installed.
 set -euo pipefail
@@ -14,6 +16,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     missing+=(postgresql)
 fi
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

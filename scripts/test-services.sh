@@ -3,14 +3,19 @@
 #
 # Usage: scripts/test-services.sh COMMAND [ARG...]
 #
-# Both services live in one temporary directory, listen on 127.0.0.1 only, keep nothing
-# on disk that matters (fsync off, no Redis persistence) and are stopped and deleted when
-# this script exits, whatever the command's outcome. The command runs with:
+# Both services live in one temporary directory, listen on 127.0.0.1 only and are stopped
+# and deleted when this script exits, whatever the command's outcome. PostgreSQL runs with
+# fsync off (the cluster is deleted at exit); Redis runs as Chorus runs it everywhere, with
+# AOF persistence (appendfsync everysec), so queued messages survive a kill -9 of Redis,
+# which the fault suite (tests/faults) checks. The command runs with:
 #   DATABASE_URL          postgres://chorus@127.0.0.1:PORT/chorus (trust auth)
 #   CHORUS_TEST_DB_NAME   chorus_test: the database pytest-django creates and the Celery
 #                         worker spawned by tests/conftest.py connects to
 #   CELERY_BROKER_URL     redis://127.0.0.1:PORT/0
 #   CELERY_RESULT_BACKEND redis://127.0.0.1:PORT/1
+# and, for the fault suite, which restarts and kills these services:
+#   CHORUS_PG_BIN CHORUS_PG_DATA CHORUS_PG_USER     pg_ctl restart -D ... (as that user)
+#   CHORUS_REDIS_PORT CHORUS_REDIS_DIR              where Redis listens and keeps its AOF
 # and exits with the command's exit status.
 #
 # Preferred ports are 55432 and 56379 (CHORUS_PG_PORT, CHORUS_REDIS_PORT override them);
@@ -85,6 +90,10 @@ cleanup() {
         kill "$REDIS_PID"
         wait "$REDIS_PID" 2>/dev/null
     fi
+    # A Redis the fault suite restarted is not our child: ask it to stop.
+    if [[ -n "${REDIS_PORT:-}" ]]; then
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    fi
     if [[ $PG_STARTED -eq 1 ]]; then
         (cd "$WORK_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null)
     fi
@@ -124,9 +133,13 @@ PG_STARTED=1
 as_pg_user "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U chorus chorus
 
 log "starting Redis on 127.0.0.1:$REDIS_PORT"
-"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$WORK_DIR" --logfile "$REDIS_LOG" --daemonize no &
+REDIS_DIR="$WORK_DIR/redis"
+mkdir -p "$REDIS_DIR"
+"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+    --appendfsync everysec --dir "$REDIS_DIR" --logfile "$REDIS_LOG" --daemonize no &
 REDIS_PID=$!
+# Not reported as "Killed" when the fault suite kills it.
+disown "$REDIS_PID"
 for _ in $(seq 1 100); do
     if [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]; then
         break
@@ -147,6 +160,8 @@ export DATABASE_URL="postgres://chorus@127.0.0.1:$PG_PORT/chorus"
 export CHORUS_TEST_DB_NAME="chorus_test"
 export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CELERY_RESULT_BACKEND="redis://127.0.0.1:$REDIS_PORT/1"
+export CHORUS_PG_BIN="$PG_BIN" CHORUS_PG_DATA="$PG_DATA" CHORUS_PG_USER="$PG_USER"
+export CHORUS_REDIS_PORT="$REDIS_PORT" CHORUS_REDIS_DIR="$REDIS_DIR"
 log "DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL"
 
 # Not exec: the EXIT trap must outlive the command to tear the services down.

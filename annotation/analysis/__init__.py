@@ -34,10 +34,10 @@ from annotation.analysis.selectors import (
 from annotation.analysis.service import (
     NOT_ENOUGH_LABELS,
     analysis_compute,
+    analysis_execute,
     analysis_filters_clean,
     analysis_filters_key,
     analysis_refresh,
-    analysis_run,
 )
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "analysis_get",
     "analysis_group_result",
     "analysis_refresh",
-    "analysis_run",
+    "analysis_execute",
     "group_display_name",
     "item_disagreement_list",
     "item_disagreement_table",

@@ -14,9 +14,9 @@ from django.db.models import QuerySet
 
 from annotation.analysis.service import (
     ITEM_BATCH_SIZE,
-    _in_progress,
     _single_choice_schema,
     _stored,
+    _with_in_progress,
     analysis_filters_clean,
     analysis_label_state,
 )
@@ -76,9 +76,9 @@ def analysis_get(
     """
     _single_choice_schema(project)
     clean = analysis_filters_clean(project=project, filters=filters)
-    stored = _stored(project=project, filters=clean)
+    stored = _with_in_progress(_stored(project=project, filters=clean))
     analysis = (stored if with_figures else stored.defer("figures")).first()
-    in_progress = _in_progress(analysis)
+    in_progress = analysis is not None and bool(getattr(analysis, "job_in_progress", False))
     stale = not in_progress and (
         analysis is None
         or analysis.fingerprint != analysis_label_state(project=project, filters=clean).fingerprint

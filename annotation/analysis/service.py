@@ -10,9 +10,10 @@ by pseudonym only, in everything stored or returned.
 
 Only ``analysis_refresh`` (asked for by a researcher's POST) and ``analysis_compute``
 (batch jobs, the demo) compute: a refresh recomputes a small analysis within its request
-and queues a large one for a worker (the task named ``AGREEMENT_ANALYSIS_TASK``, looked up
-by name so that this module never imports ``annotation.tasks``), the previous result
-staying readable meanwhile. ``analysis_run`` is the worker's entry point. Each result is
+and queues a large one for a worker (the job's task is looked up by name, so that this
+module never imports ``annotation.tasks``), the previous result
+staying readable meanwhile. An analysis is a job of ``core.jobs``: ``analysis_execute``
+is its work, in a worker or here (``job_run_here``), under the job's lease. Each result is
 stored with its plots (``plots.analysis_figures_draw``), drawn when it is computed.
 """
 
@@ -22,17 +23,16 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, TypeGuard
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Max, Q, QuerySet
-from django.utils import timezone
+from django.db import DatabaseError, transaction
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, QuerySet
+from django.db.models.functions import Now
 
 from annotation.agreement import (
     MISSING_GROUP,
@@ -59,8 +59,10 @@ from annotation.models import (
 from annotation.schemas import LabelSchema, answers_match
 from annotation.selectors import annotations_for_analysis
 from annotation.surveys import PREFER_NOT_TO_SAY, Question, parse_definition
-from annotation.task_names import AGREEMENT_ANALYSIS_TASK, ANALYSIS_TIME_LIMIT_S
+from annotation.task_names import ANALYSIS_TIME_LIMIT_S
 from core.errors import ApplicationError, ValidationFailed
+from core.jobs import JobRun, LeaseLost, job_enqueue, job_fresh_fields
+from core.jobs.runner import job_run_here
 
 logger = logging.getLogger(__name__)
 
@@ -500,12 +502,14 @@ def _failure_message(error: Exception) -> str:
     return "The analysis failed unexpectedly; the error has been logged for the operators."
 
 
-def _analysis_execute(analysis: AgreementAnalysis) -> AgreementAnalysis:
-    """Compute and store; on any error store ``failed`` with a message (never left running)."""
-    now = timezone.now()
-    AgreementAnalysis.objects.filter(pk=analysis.pk).update(
-        status=AgreementAnalysis.Status.RUNNING, updated_at=now
-    )
+def analysis_execute(run: JobRun[AgreementAnalysis]) -> None:
+    """Compute and store a claimed analysis (the work of its job, in a worker or here).
+
+    On a problem with the data store ``failed`` with a message; transient database errors
+    propagate so that ``core.jobs`` retries. The result is stored only while this run
+    holds the analysis's lease.
+    """
+    analysis = AgreementAnalysis.objects.select_related("project").get(pk=run.job.pk)
     fingerprint = ""
     try:
         filters = analysis_filters_clean(project=analysis.project, filters=analysis.filters)
@@ -518,29 +522,22 @@ def _analysis_execute(analysis: AgreementAnalysis) -> AgreementAnalysis:
             locked = AgreementAnalysis.objects.select_for_update().get(pk=analysis.pk)
             ItemDisagreement.objects.filter(analysis=locked).delete()
             ItemDisagreement.objects.bulk_create(result.items, batch_size=ITEM_BATCH_SIZE)
-            locked.status = AgreementAnalysis.Status.DONE
-            locked.annotation_count = result.annotation_count
-            locked.fingerprint = fingerprint
-            locked.summary = result.summary
-            locked.annotators = result.annotators
-            locked.groups = result.groups
-            locked.figures = figures
-            locked.error = ""
-            locked.computed_at = timezone.now()
-            locked.full_clean()
-            locked.save()
+            run.complete(
+                annotation_count=result.annotation_count,
+                fingerprint=fingerprint,
+                summary=result.summary,
+                annotators=result.annotators,
+                groups=result.groups,
+                figures=figures,
+                computed_at=Now(),
+            )
+    except (DatabaseError, LeaseLost):
+        raise
     except Exception as error:
-        # Whatever went wrong, the row must not stay "running": pages would wait forever.
+        # Whatever else went wrong, the row must not stay "running": pages would wait.
         logger.exception("agreement analysis %s failed", analysis.pk)
-        AgreementAnalysis.objects.filter(pk=analysis.pk).update(
-            status=AgreementAnalysis.Status.FAILED,
-            error=_failure_message(error),
-            fingerprint=fingerprint,
-            computed_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-    analysis.refresh_from_db()
-    return analysis
+        with transaction.atomic():
+            run.fail(_failure_message(error), fingerprint=fingerprint, computed_at=Now())
 
 
 def _analysis_row(*, project: Project, filters: dict[str, str]) -> AgreementAnalysis:
@@ -559,17 +556,12 @@ def analysis_compute(*, project: Project, filters: Mapping[str, object]) -> Agre
     """
     _single_choice_schema(project)
     clean = analysis_filters_clean(project=project, filters=filters)
-    return _analysis_execute(_analysis_row(project=project, filters=clean))
-
-
-def _is_abandoned(analysis: AgreementAnalysis) -> bool:
-    return analysis.updated_at < timezone.now() - timedelta(seconds=ANALYSIS_TIME_LIMIT_S)
-
-
-def _enqueue(analysis_id: int) -> None:
-    # Looked up by name, not imported: annotation.tasks imports this package. ``delay``
-    # (not ``send_task``) so that the embedded runtime's eager mode runs it in process.
-    current_app.tasks[AGREEMENT_ANALYSIS_TASK].delay(analysis_id)
+    analysis = _analysis_row(project=project, filters=clean)
+    # Queued afresh and run here: a run elsewhere that still holds it loses its lease.
+    AgreementAnalysis.objects.filter(pk=analysis.pk).update(**job_fresh_fields())
+    job_run_here(AgreementAnalysis, analysis.pk)
+    analysis.refresh_from_db()
+    return analysis
 
 
 IN_PROGRESS = (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING)
@@ -581,15 +573,19 @@ def _stored(*, project: Project, filters: dict[str, str]) -> QuerySet[AgreementA
     )
 
 
-def _in_progress(analysis: AgreementAnalysis | None) -> TypeGuard[AgreementAnalysis]:
-    """Queued or running, and not abandoned: a worker (or a request) is on it."""
-    return analysis is not None and analysis.status in IN_PROGRESS and not _is_abandoned(analysis)
+def _in_progress() -> Q:
+    """Queued (a message is on its way; the sweeper re-sends a lost one) or running under a
+    live lease, on the database's clock: someone is on it."""
+    return Q(status=AgreementAnalysis.Status.PENDING) | Q(
+        status=AgreementAnalysis.Status.RUNNING, lease_expires_at__gte=Now()
+    )
 
 
-def _claimable() -> Q:
-    """Rows nobody is computing: not queued or running, or abandoned while they were."""
-    abandoned_before = timezone.now() - timedelta(seconds=ANALYSIS_TIME_LIMIT_S)
-    return ~Q(status__in=IN_PROGRESS) | Q(updated_at__lt=abandoned_before)
+def _with_in_progress(rows: QuerySet[AgreementAnalysis]) -> QuerySet[AgreementAnalysis]:
+    """``rows`` with ``job_in_progress`` (see ``_in_progress``), read in the same query."""
+    return rows.annotate(
+        job_in_progress=ExpressionWrapper(_in_progress(), output_field=BooleanField())
+    )
 
 
 def analysis_refresh(
@@ -599,17 +595,19 @@ def analysis_refresh(
     behind the refresh page and endpoint (POST). Reading never calls it.
 
     Queued or running: returned as is, someone is on it. Done from the labels as they are
-    now: returned as is. Otherwise (missing, stale, failed or abandoned) the row is claimed
-    by a conditional UPDATE, so that two requests at once compute it once; then, with at most
-    ``inline_limit`` labels (default ``settings.CHORUS_ANALYSIS_INLINE_LIMIT``), it is
-    recomputed here, and with more it is marked pending and queued once this transaction
-    commits, its previous results staying readable until the worker replaces them.
+    now: returned as is. Otherwise (missing, stale, failed, or its worker died) the row is
+    claimed by a conditional UPDATE, so that two requests at once compute it once; then,
+    with at most ``inline_limit`` labels (default ``settings.CHORUS_ANALYSIS_INLINE_LIMIT``),
+    it is recomputed here, and with more it is queued as a job once this transaction
+    commits, its previous results staying readable until the worker replaces them. Raises
+    ``QueueUnavailable`` (503) when the job queue cannot be reached; the job stays queued
+    and the sweeper sends it once the queue is back.
     """
     _single_choice_schema(project)
     clean = analysis_filters_clean(project=project, filters=filters)
     limit = settings.CHORUS_ANALYSIS_INLINE_LIMIT if inline_limit is None else inline_limit
-    analysis = _stored(project=project, filters=clean).first()
-    if _in_progress(analysis):
+    analysis = _with_in_progress(_stored(project=project, filters=clean)).first()
+    if analysis is not None and getattr(analysis, "job_in_progress", False):
         return analysis
     state = analysis_label_state(project=project, filters=clean)
     if (
@@ -623,40 +621,16 @@ def analysis_refresh(
         analysis, created = AgreementAnalysis.objects.get_or_create(
             project=project, filters_key=analysis_filters_key(clean), defaults={"filters": clean}
         )
-    inline = state.count <= limit
+    dispatch = None
     with transaction.atomic():
         rows = AgreementAnalysis.objects.filter(pk=analysis.pk)
         # A row this call created is pending by default and nobody else's yet.
-        claimed = (rows if created else rows.filter(_claimable())).update(
-            status=AgreementAnalysis.Status.RUNNING if inline else AgreementAnalysis.Status.PENDING,
-            updated_at=timezone.now(),
-        )
-        if claimed and not inline:
-            analysis_id = analysis.pk
-            transaction.on_commit(lambda: _enqueue(analysis_id))
-    if claimed and inline:
-        return _analysis_execute(analysis)
+        claimed = (rows if created else rows.exclude(_in_progress())).update(**job_fresh_fields())
+        if claimed and state.count > limit:
+            dispatch = job_enqueue(analysis)
+    if claimed and dispatch is None:
+        job_run_here(AgreementAnalysis, analysis.pk)
     analysis.refresh_from_db()
+    if dispatch is not None:
+        dispatch.raise_if_failed(what="The analysis")
     return analysis
-
-
-def analysis_run(*, analysis_id: int) -> AgreementAnalysis | None:
-    """Run a queued analysis once (the worker's entry point); safe to call twice.
-
-    Only a pending analysis, or one left running past the time limit, is claimed, by a
-    conditional UPDATE; anything else is returned untouched. ``None`` when the analysis no
-    longer exists (its project was deleted).
-    """
-    abandoned_before = timezone.now() - timedelta(seconds=ANALYSIS_TIME_LIMIT_S)
-    claimed = (
-        AgreementAnalysis.objects.filter(pk=analysis_id)
-        .filter(
-            Q(status=AgreementAnalysis.Status.PENDING)
-            | Q(status=AgreementAnalysis.Status.RUNNING, updated_at__lt=abandoned_before)
-        )
-        .update(status=AgreementAnalysis.Status.RUNNING, updated_at=timezone.now())
-    )
-    analysis = AgreementAnalysis.objects.select_related("project").filter(pk=analysis_id).first()
-    if analysis is None or not claimed:
-        return analysis
-    return _analysis_execute(analysis)

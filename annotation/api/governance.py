@@ -29,6 +29,7 @@ from core.api.pagination import Pagination
 from core.api.permissions import IsResearcherOrStaff, request_user
 from core.api.renderers import CsvDownloadMixin, CsvRenderer, CsvTable
 from core.models import User
+from core.net import client_address
 from provenance.licenses import INTENDED_USES
 
 
@@ -95,8 +96,7 @@ class TakedownListCreateApi(BaseApi):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        address = request._request.META.get("REMOTE_ADDR", "unknown")
-        filer = services.takedown_throttle(address=address)
+        filer = services.takedown_throttle(address=client_address(request._request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.takedown_file(**data.validated_data, filer=filer)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation.models import Annotation, Assignment, ControlKind, ImportBatch, Item, Project
+from annotation.selectors import AssignmentWaitHint
 from core.models import User
 
 MAX_JSON_DEPTH = 20
@@ -150,6 +151,11 @@ class ImportBatchSerializer(serializers.Serializer[ImportBatch]):
     errors = serializers.JSONField(  # type: ignore[assignment]
         help_text="Every bad row, with its line number."
     )
+    error = serializers.CharField(
+        help_text="Why the batch failed, or why its last attempt was abandoned and it was "
+        "queued again (its worker stopped); empty otherwise."
+    )
+    attempts = serializers.IntegerField(help_text="Times a worker has started this batch.")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
@@ -211,6 +217,18 @@ class NextAssignmentSerializer(serializers.Serializer[Assignment]):
     id = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
     item = AssignedItemSerializer()
+
+
+class AssignmentWaitSerializer(serializers.Serializer[AssignmentWaitHint]):
+    """The ``extra`` of an ``items_held`` answer: when the first item held by others frees
+    up, by the database's clock. Names no annotator and no item."""
+
+    retry_at = serializers.DateTimeField(
+        help_text="When the first of the other annotators' assignments runs out."
+    )
+    retry_after_seconds = serializers.IntegerField(
+        min_value=0, help_text="Seconds from now until then (also the Retry-After header)."
+    )
 
 
 class AnnotationSerializer(serializers.Serializer[Annotation]):

@@ -24,7 +24,10 @@ constant patch the module that defines it.
 from annotation.ingest.batches import (
     ANALYZE_AFTER_ROWS,
     import_batch_create,
+    import_batch_execute,
+    import_batch_failed,
     import_batch_run,
+    import_uploads_sweep,
     items_import,
 )
 from annotation.ingest.images import (
@@ -65,7 +68,10 @@ __all__ = [
     "SanitizedImage",
     "describe_error",
     "import_batch_create",
+    "import_batch_execute",
+    "import_batch_failed",
     "import_batch_run",
+    "import_uploads_sweep",
     "import_folder_resolve",
     "items_import",
     "manifest_columns",

@@ -12,10 +12,10 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -45,26 +45,29 @@ from annotation.ingest.stores import (
     upload_kind,
 )
 from annotation.models import ImportBatch, Item, Modality, Project, ProjectStatus
-from annotation.task_names import IMPORT_BATCH_RUN_TASK
-from core.db import table_statistics_refresh
+from core.db import advisory_xact_lock, table_statistics_refresh
 from core.errors import (
     ApplicationError,
     Conflict,
-    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     ValidationFailed,
 )
+from core.jobs import JobRun, job_enqueue
+from core.jobs.runner import job_run_here
 from core.models import User
 from provenance.models import Source
 from provenance.services import audit_record, source_get_or_create
 
 logger = logging.getLogger(__name__)
 
-# The registered name of the task that runs a batch (``annotation.tasks``).
 # Imports at least this large refresh the planner's statistics of the item table at once.
 ANALYZE_AFTER_ROWS = 1000
 MAX_STORED_ERRORS = 1000
+# Where uploads wait for their batch (ImportBatch.upload's upload_to), and how old a
+# staged file no batch refers to must be before the sweeper deletes it.
+STAGING_DIR = "imports"
+ORPHAN_UPLOAD_AGE_S = 3600
 
 
 # ---------------------------------------------------------------- import
@@ -170,37 +173,48 @@ def _delete_stored(names: Iterable[str]) -> None:
             logger.warning("could not delete %s after a failed import", name, exc_info=True)
 
 
+IMPORT_LOCK = "annotation.import"
+
+
 def _store_items(
     *,
     project: Project,
     actor: User,
     prepared: Sequence[PreparedItem],
     batch: ImportBatch | None,
+    run: JobRun[ImportBatch] | None,
     kind: str,
 ) -> list[Item]:
     written: list[str] = []
     try:
         with transaction.atomic():
-            # Serialises imports into one project, so the re-checks below are exact.
-            locked = Project.objects.select_for_update().get(pk=project.pk)
-            _check_importable(locked)
-            conflicts = _existing_conflicts(locked, prepared) + _taken_down(prepared)
+            # Serialises imports into one project, so the re-checks below are exact,
+            # without locking the project row that every label submission reads.
+            advisory_xact_lock(IMPORT_LOCK, project.pk)
+            current = Project.objects.get(pk=project.pk)
+            _check_importable(current)
+            conflicts = _existing_conflicts(current, prepared) + _taken_down(prepared)
             if conflicts:
                 raise _invalid(conflicts)
-            sources = _sources_for(prepared, owner=locked.owner)
+            sources = _sources_for(prepared, owner=current.owner)
             items: list[Item] = []
             for entry in prepared:
-                items.append(_build_item(locked, entry, sources, batch))
+                items.append(_build_item(current, entry, sources, batch))
                 if items[-1].image:
                     written.append(items[-1].image.name)
             created = Item.objects.bulk_create(items, batch_size=500)
-            if batch is not None:
-                _batch_mark_done(batch, item_count=len(created))
+            if run is not None:
+                # Only while this run still holds the batch's lease: a run that was taken
+                # over rolls back here instead of importing the rows twice.
+                # The staged upload is forgotten with the same commit (the file itself is
+                # deleted afterwards; one left by a crash is swept as an orphan).
+                run.complete(item_count=len(created), errors=[], upload="")
+            # Last: the audit chain's lock is held from here to the commit only.
             audit_record(
                 actor=actor,
                 action="items.import",
-                obj=locked,
-                payload=_audit_payload(locked, prepared, batch, kind),
+                obj=current,
+                payload=_audit_payload(current, prepared, batch, kind),
             )
             if len(created) >= ANALYZE_AFTER_ROWS:
                 transaction.on_commit(lambda: table_statistics_refresh(Item))
@@ -222,6 +236,7 @@ def items_import(
     actor: User,
     source: ImportSource,
     batch: ImportBatch | None = None,
+    run: JobRun[ImportBatch] | None = None,
 ) -> list[Item]:
     """Validate every row, then create all items in one transaction, or none.
 
@@ -232,7 +247,8 @@ def items_import(
     ``sha256`` is of the NFC-normalised UTF-8 text for texts, and of the image bytes as
     uploaded for images (so an identical re-upload is recognised even though the stored
     copy is re-encoded); ``phash`` is of the pixels. One ``items.import`` audit event
-    records the counts. When ``batch`` is given it is marked done in the same transaction.
+    records the counts. When ``run`` is given (a batch's job run) its batch is marked done
+    in the same transaction, if the run still holds the batch's lease.
     """
     _check_can_import(project=project, actor=actor)
     _check_importable(project)
@@ -252,7 +268,7 @@ def items_import(
     if errors:
         raise _invalid(errors)
     return _store_items(
-        project=project, actor=actor, prepared=prepared, batch=batch, kind=source.kind
+        project=project, actor=actor, prepared=prepared, batch=batch, run=run, kind=source.kind
     )
 
 
@@ -280,12 +296,6 @@ def _stage_upload(batch: ImportBatch, upload: UploadedFile, project: Project) ->
     batch.upload.save(f"{uuid.uuid4().hex}.{kind}", upload, save=False)
 
 
-def _enqueue_batch(batch_id: int) -> None:
-    # Looked up by name, not imported: annotation.tasks imports this module. ``delay`` (not
-    # ``send_task``) so that the embedded runtime's eager mode runs it in process.
-    current_app.tasks[IMPORT_BATCH_RUN_TASK].delay(batch_id)
-
-
 def import_batch_create(
     *,
     project: Project,
@@ -296,7 +306,9 @@ def import_batch_create(
     """Stage an upload (or name a server folder, staff only) and queue its import.
 
     The stored upload is named by a random id and the detected kind; nothing of the
-    client's file name is used for it. The run is enqueued once the batch is committed.
+    client's file name is used for it. The run is queued once the batch is committed.
+    Raises ``QueueUnavailable`` (503) when the job queue cannot be reached: the batch and
+    its upload are kept then, and the sweeper sends it once the queue is back.
     """
     _check_can_import(project=project, actor=actor)
     _check_importable(project)
@@ -317,37 +329,14 @@ def import_batch_create(
         with transaction.atomic():
             batch.full_clean()
             batch.save()
-            transaction.on_commit(lambda: _enqueue_batch(batch.pk))
     except BaseException:
         if batch.upload:
             _delete_stored([batch.upload.name])
         raise
+    # Outside the block above: once the row is committed, a queue that cannot be
+    # reached must not cost the upload.
+    job_enqueue(batch).raise_if_failed(what="The import")
     return batch
-
-
-def _batch_claim(batch_id: int) -> tuple[ImportBatch, bool]:
-    with transaction.atomic():
-        batch = (
-            ImportBatch.objects.select_for_update(of=("self",))
-            .select_related("project", "created_by")
-            .filter(pk=batch_id)
-            .first()
-        )
-        if batch is None:
-            raise NotFound("No such import batch.")
-        if batch.status != ImportBatch.Status.PENDING:
-            return batch, False
-        batch.status = ImportBatch.Status.RUNNING
-        batch.save(update_fields=["status", "updated_at"])
-    return batch, True
-
-
-def _batch_mark_done(batch: ImportBatch, *, item_count: int) -> None:
-    batch.status = ImportBatch.Status.DONE
-    batch.item_count = item_count
-    batch.errors = []
-    batch.finished_at = timezone.now()
-    batch.save(update_fields=["status", "item_count", "errors", "finished_at", "updated_at"])
 
 
 def _stored_errors(error: ApplicationError) -> list[RowError]:
@@ -359,13 +348,6 @@ def _stored_errors(error: ApplicationError) -> list[RowError]:
         errors = errors[:MAX_STORED_ERRORS]
         errors.append(row_error(None, "", "errors_truncated", f"... and {more} more problems."))
     return errors
-
-
-def _batch_mark_failed(batch: ImportBatch, errors: list[RowError]) -> None:
-    now = timezone.now()
-    ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING).update(
-        status=ImportBatch.Status.FAILED, errors=errors, finished_at=now, updated_at=now
-    )
 
 
 def _batch_source(batch: ImportBatch) -> ImportSource:
@@ -384,25 +366,77 @@ def _discard_upload(batch: ImportBatch) -> None:
     ImportBatch.objects.filter(pk=batch.pk).update(upload="")
 
 
-def import_batch_run(*, batch_id: int) -> ImportBatch:
-    """Run a pending batch once: import its items or record every error.
+def import_batch_execute(run: JobRun[ImportBatch]) -> None:
+    """Run a claimed batch (the work of its task): import its items, or record every
+    problem; either way delete its staged upload.
 
-    Idempotent: a batch that is not pending (running elsewhere, done, failed) is returned
-    unchanged. The staged upload is deleted afterwards, whatever the outcome.
+    Transient database errors propagate, so that ``core.jobs`` retries the batch with its
+    upload still staged; any other unexpected error is recorded by
+    ``import_batch_failed``.
     """
-    batch, claimed = _batch_claim(batch_id)
-    if not claimed:
-        return batch
+    batch = ImportBatch.objects.select_related("project", "created_by").get(pk=run.job.pk)
+    staged = batch.upload.name if batch.upload else ""
     try:
         source = _batch_source(batch)
-        items_import(project=batch.project, actor=batch.created_by, source=source, batch=batch)
+        items_import(
+            project=batch.project, actor=batch.created_by, source=source, batch=batch, run=run
+        )
     except ApplicationError as error:
-        _batch_mark_failed(batch, _stored_errors(error))
-    except Exception:
-        logger.exception("import batch %s failed unexpectedly", batch_id)
-        message = "The import failed unexpectedly; nothing was imported."
-        _batch_mark_failed(batch, [row_error(None, "", "import_error", message)])
-    finally:
+        with transaction.atomic():
+            run.fail(error.message, errors=_stored_errors(error), upload="")
+    if staged:
+        _delete_stored([staged])
+
+
+def import_batch_failed(batch: ImportBatch) -> None:
+    """After ``core.jobs`` failed the batch (its worker kept dying, or it broke
+    unexpectedly): show the reason among its errors and delete its staged upload."""
+    if not batch.errors:
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            errors=[row_error(None, "", "import_error", batch.error + " Nothing was imported.")]
+        )
+    _discard_upload(batch)
+
+
+def import_uploads_sweep() -> int:
+    """Delete staged uploads no pending or running batch refers to (left by a batch whose
+    clean-up was interrupted, or by a request killed mid-upload), once they are an hour
+    old. Returns how many were deleted. Run by every job sweep."""
+    live = set(
+        ImportBatch.objects.filter(
+            status__in=(ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING)
+        )
+        .exclude(upload="")
+        .values_list("upload", flat=True)
+    )
+    finished = ImportBatch.objects.filter(
+        status__in=(ImportBatch.Status.DONE, ImportBatch.Status.FAILED)
+    ).exclude(upload="")
+    deleted = 0
+    for batch in finished[:200]:
         _discard_upload(batch)
-    batch.refresh_from_db()
-    return batch
+        deleted += 1
+    try:
+        _dirs, names = default_storage.listdir(STAGING_DIR)
+    except (FileNotFoundError, NotImplementedError):
+        return deleted
+    cutoff = timezone.now() - timedelta(seconds=ORPHAN_UPLOAD_AGE_S)
+    for name in names:
+        path = f"{STAGING_DIR}/{name}"
+        if path in live:
+            continue
+        try:
+            if default_storage.get_modified_time(path) > cutoff:
+                continue
+        except (OSError, NotImplementedError):
+            continue
+        _delete_stored([path])
+        deleted += 1
+    return deleted
+
+
+def import_batch_run(*, batch_id: int) -> ImportBatch:
+    """Run the batch here, in this process, through the same lease as a worker (for the
+    demo and tests); a batch that is finished or held by a live worker is left as is."""
+    job_run_here(ImportBatch, batch_id)
+    return ImportBatch.objects.get(pk=batch_id)

@@ -16,12 +16,14 @@ from annotation.selectors.annotations import (
 from annotation.selectors.assignment import (
     AnnotatorProgress,
     AnnotatorProjectRow,
+    AssignmentWaitHint,
     annotator_progress,
     annotator_progress_for,
     annotator_project_rows,
     assignment_current,
     assignment_get_own,
     assignment_list_own,
+    assignment_wait_hint,
     enrolment_get,
 )
 from annotation.selectors.controls import ControlAccuracy, control_accuracy, control_item_list
@@ -64,6 +66,7 @@ __all__ = [
     "AnnotatorConsentRow",
     "AnnotatorProgress",
     "AnnotatorProjectRow",
+    "AssignmentWaitHint",
     "ConsentReport",
     "ControlAccuracy",
     "LicenseReport",
@@ -79,6 +82,7 @@ __all__ = [
     "assignment_current",
     "assignment_get_own",
     "assignment_list_own",
+    "assignment_wait_hint",
     "consent_report",
     "control_accuracy",
     "control_item_list",

@@ -1,17 +1,22 @@
 """An annotator's own assignments, enrolment and progress.
 
 Only the annotator's own rows are read, and nothing is claimed: ``assignment_current`` is
-the item they hold now, ``annotation.services.assignment`` hands items out. Progress must
+the item they hold now, ``annotation.services.assignment`` hands items out; the one
+exception, ``assignment_wait_hint``, reads only when other annotators' assignments run
+out, never whose they are or what they hold. Whether an assignment has expired is
+decided by the database's clock (``Now()``), as in the services. Progress must
 not tell control items apart, so ``remaining`` counts unseen control items with the
 regular ones. The ``*_for`` and ``*_rows`` versions run a fixed number of queries however
 many projects.
 """
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
+from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models.functions import Now
 
 from annotation.models import Assignment, ControlKind, Enrolment, Item, Project
 from annotation.selectors.projects import _count_per
@@ -31,16 +36,70 @@ def assignment_get_own(*, user: User, assignment_id: int) -> Assignment:
 
 
 def assignment_current(*, project: Project, annotator: User) -> Assignment | None:
-    """The item this annotator holds right now (open, not expired), without claiming one."""
+    """The item this annotator holds right now (open, not expired), without claiming one.
+
+    "Not expired" by the database's clock: the one that stamped the deadline and that
+    expires assignments, whatever this host's clock says.
+    """
     return (
         Assignment.objects.filter(
             project=project,
             annotator=annotator,
             status=Assignment.Status.OPEN,
-            expires_at__gt=timezone.now(),
+            expires_at__gt=Now(),
         )
         .select_related("item")
         .first()
+    )
+
+
+@dataclass(frozen=True)
+class AssignmentWaitHint:
+    """When to come back: each item the annotator could still label is full only because
+    other annotators hold it, and the first of their assignments runs out at ``retry_at``.
+
+    Both numbers are the database's clock, the one that expires assignments:
+    ``retry_at`` is a deadline stamped by it, ``retry_after_seconds`` the time from its
+    now to that deadline, rounded up (0 once the deadline passed and only the expiry is
+    still to run: the next request for an item runs it).
+    """
+
+    retry_at: datetime
+    retry_after_seconds: int
+
+    @property
+    def retry_after_minutes(self) -> int:
+        """The wait in whole minutes for people to read: rounded up, at least one."""
+        return max(1, math.ceil(self.retry_after_seconds / 60))
+
+
+def assignment_wait_hint(*, project: Project, annotator: User) -> AssignmentWaitHint | None:
+    """Whether, and until when, the annotator must wait for an item others hold; ``None``
+    when nothing will free up for them (they are done, or only taken-down, control or
+    already-seen items are held).
+
+    Meant for the nothing-left path (``assignment_next`` gave nothing, or progress shows
+    nothing remaining): one query. Held means an open assignment of another annotator on
+    a regular, live item that is full and that this annotator may still be given (never
+    given to them, or their own assignment of it expired); when it runs out, its slot
+    comes back. Only the earliest deadline is read: no annotator, no item.
+    """
+    seen = Assignment.objects.filter(item=OuterRef("item"), annotator=annotator).exclude(
+        status=Assignment.Status.EXPIRED
+    )
+    held = Assignment.objects.filter(
+        project=project,
+        status=Assignment.Status.OPEN,
+        item__control=ControlKind.NONE,
+        item__tombstoned_at__isnull=True,
+        item__slots_taken__gte=project.annotations_per_item,
+    ).filter(~Exists(seen))
+    earliest = held.aggregate(retry_at=Min("expires_at"), wait=Min("expires_at") - Now())
+    if earliest["retry_at"] is None:
+        return None
+    return AssignmentWaitHint(
+        retry_at=earliest["retry_at"],
+        retry_after_seconds=max(0, math.ceil(earliest["wait"].total_seconds())),
     )
 
 

@@ -8,15 +8,21 @@ Invariants:
   expired; a control item is given to each annotator once at most.
 - Control items take no slot, come at the project's ``control_rate``, and never once the
   annotator's regular items are exhausted.
+- Expiry is decided by the database's clock alone (``Now()``): an assignment's deadline
+  is stamped, and compared, in SQL, so a web or worker host whose clock runs ahead
+  cannot expire an assignment its holder is still within, nor one running behind hand
+  out a deadline already past.
 - The tuning constants below are read from this module when a function runs, so a test
   patches them here (the package does not re-export them).
 """
 
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, QuerySet, Value, When
-from django.utils import timezone
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 
 from annotation.models import (
     Assignment,
@@ -39,24 +45,42 @@ MAX_CLAIM_ROUNDS = 20
 
 
 def assignments_expire(*, project_id: int, limit: int = 500) -> int:
-    """Return abandoned assignments' slots to the pool. Safe to run concurrently."""
-    now = timezone.now()
+    """Return abandoned assignments' slots to the pool, at most ``limit`` of them.
+
+    Safe to run concurrently and from any host: "abandoned" is decided by the database's
+    clock, and each release is a conditional UPDATE that re-checks the row is still open
+    and past its deadline (it may have been submitted, or expired and handed out again to
+    the same annotator with a new deadline, since it was listed).
+    """
     stale = list(
         Assignment.objects.filter(
-            project_id=project_id, status=Assignment.Status.OPEN, expires_at__lt=now
+            project_id=project_id, status=Assignment.Status.OPEN, expires_at__lt=Now()
         ).values_list("pk", "item_id")[:limit]
     )
     expired = 0
     for assignment_id, item_id in stale:
-        # The conditional UPDATE is the claim: only one caller frees each slot.
-        if Assignment.objects.filter(pk=assignment_id, status=Assignment.Status.OPEN).update(
-            status=Assignment.Status.EXPIRED
-        ):
-            Item.objects.filter(pk=item_id, control=ControlKind.NONE).update(
-                slots_taken=F("slots_taken") - 1
-            )
-            expired += 1
+        # One transaction per release: the sweep runs in autocommit, and a crash between
+        # the two UPDATEs would otherwise keep the slot taken for good.
+        with transaction.atomic():
+            # The conditional UPDATE is the claim: only one caller frees each slot.
+            if Assignment.objects.filter(
+                pk=assignment_id, status=Assignment.Status.OPEN, expires_at__lt=Now()
+            ).update(status=Assignment.Status.EXPIRED):
+                Item.objects.filter(pk=item_id, control=ControlKind.NONE).update(
+                    slots_taken=F("slots_taken") - 1
+                )
+                expired += 1
     return expired
+
+
+def _deadline(project: Project) -> CombinedExpression:
+    """The new assignment's ``expires_at``: the database's clock plus the project's TTL.
+
+    An expression, not a value: the row is stamped by the same clock that later decides
+    it expired (``assignments_expire``, ``assignment_current``). Both PostgreSQL and
+    SQLite evaluate it in INSERT and UPDATE.
+    """
+    return Now() + timedelta(seconds=project.assignment_ttl_seconds)
 
 
 def _seen_by(annotator: User) -> Exists:
@@ -196,17 +220,22 @@ def _claim_control(item_id: int) -> bool:
     )
 
 
-def _assign(project: Project, annotator: User, item_id: int, expires_at: datetime) -> Assignment:
+def _assign(project: Project, annotator: User, item_id: int) -> Assignment:
     # An expired assignment of the same pair is reused (one row per item and annotator).
     assignment, _ = Assignment.objects.update_or_create(
         item_id=item_id,
         annotator=annotator,
-        defaults={"project": project, "status": Assignment.Status.OPEN, "expires_at": expires_at},
+        defaults={
+            "project": project,
+            "status": Assignment.Status.OPEN,
+            "expires_at": _deadline(project),
+        },
     )
+    # Read back: the deadline the database stamped, not the expression.
     return Assignment.objects.select_related("item").get(pk=assignment.pk)
 
 
-def _mixed_in_control(project: Project, annotator: User, expires_at: datetime) -> Assignment | None:
+def _mixed_in_control(project: Project, annotator: User) -> Assignment | None:
     """With probability ``control_rate``, a control item the annotator has not seen.
 
     Only between regular items: once no regular item is left for this annotator, none is
@@ -219,7 +248,7 @@ def _mixed_in_control(project: Project, annotator: User, expires_at: datetime) -
         return None
     for item_id in _unseen_control_items(project, annotator, limit=CANDIDATE_POOL):
         if _claim_control(item_id):
-            return _assign(project, annotator, item_id, expires_at)
+            return _assign(project, annotator, item_id)
     return None
 
 
@@ -231,7 +260,10 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
     database evaluates on the locked row, so concurrent callers cannot over-fill an item.
     ``None`` means none is left, not that the remaining ones were busy: rows other callers
     are claiming are first skipped (no waiting), then waited for before giving up, since
-    such a row may still have a free slot once its holder commits.
+    such a row may still have a free slot once its holder commits. Items whose slots are
+    all held by other annotators' open assignments are not "left" either: on ``None``,
+    ``annotation.selectors.assignment_wait_hint`` says whether that is why, and when the
+    first of those assignments runs out.
 
     Control items (gold and attention checks) are mixed in at the project's
     ``control_rate``: each shown to an annotator once at most, taking no slot, and never
@@ -241,13 +273,11 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
     if project.status != ProjectStatus.OPEN:
         raise Conflict("This project is not open for labeling.", code="project_not_open")
     _active_enrolment(project, annotator, lock=True)
-    now = timezone.now()
     current = assignment_current(project=project, annotator=annotator)
     if current is not None:
         return current
     assignments_expire(project_id=project.pk)
-    expires_at = now + timedelta(seconds=project.assignment_ttl_seconds)
-    control = _mixed_in_control(project, annotator, expires_at)
+    control = _mixed_in_control(project, annotator)
     if control is not None:
         return control
     passes = (
@@ -264,7 +294,7 @@ def assignment_next(*, project: Project, annotator: User) -> Assignment | None:
                 break
             for item_id in candidates:
                 if _claim(project, item_id):
-                    return _assign(project, annotator, item_id, expires_at)
+                    return _assign(project, annotator, item_id)
     return None
 
 

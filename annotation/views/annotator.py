@@ -41,6 +41,7 @@ from annotation.selectors import (
     annotator_project_rows,
     assignment_current,
     assignment_get_own,
+    assignment_wait_hint,
     enrolment_get,
     project_get_for,
     project_list_for,
@@ -203,7 +204,8 @@ def _label_page(
     form: LabelSubmitForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """Show the item the annotator holds, a button to get one, or the all-done state.
+    """Show the item the annotator holds, a button to get one, when to come back (the
+    items left are all held by others for now), or the all-done state.
 
     A read: items are claimed by the POSTs that lead here (``label_next``, a submitted
     label, a skip), never by showing the page.
@@ -212,6 +214,7 @@ def _label_page(
     assignment = assignment_current(project=project, annotator=user)
     progress = annotator_progress(project=project, annotator=user)
     schema = project_schema(project)
+    can_claim = assignment is None and progress.remaining > 0
     context: dict[str, Any] = {
         "project": project,
         "schema": schema,
@@ -219,7 +222,11 @@ def _label_page(
         "progress": progress,
         "total": progress.labeled + progress.remaining + (1 if assignment else 0),
         "assignment": assignment,
-        "can_claim": assignment is None and progress.remaining > 0,
+        "can_claim": can_claim,
+        # Only on the nothing-left path: one more query there, none on the others.
+        "wait": assignment_wait_hint(project=project, annotator=user)
+        if assignment is None and not can_claim
+        else None,
     }
     if form is not None and (
         assignment is None or form.data.get("assignment") != str(assignment.pk)

@@ -28,6 +28,7 @@ from annotation.selectors import (
 from annotation.views._common import staff_role_readers
 from core.csv import csv_text
 from core.errors import TooManyRequests, ValidationFailed
+from core.net import client_address
 from core.pages import PAGE_SIZE, current_user, error_page, researcher_required
 
 
@@ -36,9 +37,8 @@ def takedown_public(request: HttpRequest) -> HttpResponse:
     """Anyone, signed in or not, can ask for an item to be taken down."""
     form = TakedownForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        address = request.META.get("REMOTE_ADDR", "unknown")
         try:
-            filer = services.takedown_throttle(address=address)
+            filer = services.takedown_throttle(address=client_address(request))
             services.takedown_file(**form.cleaned_data, filer=filer)
         except (TooManyRequests, ValidationFailed) as error:
             return error_page(request, error)

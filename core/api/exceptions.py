@@ -41,6 +41,8 @@ ERROR_DESCRIPTIONS = {
     413: "Request body too large.",
     415: "Unsupported media type.",
     429: "Too many attempts.",
+    503: "The media storage cannot take the file now (code `storage_read_only`, "
+    "`storage_full` or `storage_unavailable`); nothing was kept.",
 }
 
 
@@ -74,7 +76,12 @@ def _first_message(detail: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        retry_after = exc.extra.get("retry_after_seconds")
+        if isinstance(retry_after, int) and retry_after >= 0:
+            # Throttled, or a dependency is away: when to try again (RFC 9110, 10.2.3).
+            response["Retry-After"] = str(retry_after)
+        return response
     for error_type, status, code, message in REQUEST_LIMIT_ERRORS:
         if isinstance(exc, error_type):
             return Response(error_body(code, message), status=status)
@@ -86,9 +93,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
 
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     assert isinstance(exc, drf_exceptions.APIException)  # noqa: S101 - DRF only answers these
     if isinstance(exc, drf_exceptions.ValidationError):
         body = error_body("invalid", _first_message(exc.detail), {"fields": exc.detail})

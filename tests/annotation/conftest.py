@@ -1,12 +1,16 @@
-"""Fixtures for ingest tests: media in a temporary folder, and small file builders."""
+"""Fixtures for annotation tests: media in a temporary folder, this host's clock, and
+small file builders for ingest."""
 
 import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from PIL import ExifTags, Image, ImageCms
 
 from annotation.models import Project
@@ -28,6 +32,19 @@ def media_root(settings, tmp_path: Path) -> Path:
     settings.CHORUS_IMPORT_ROOT = tmp_path / "imports"
     settings.CHORUS_IMPORT_ROOT.mkdir()
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def host_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """``host_clock(offset)``: from then on this host's clock runs ``offset`` from the
+    database's, which keeps the real time. Patches ``timezone.now`` itself: every module
+    reads it through ``django.utils.timezone``."""
+    real_now = timezone.now
+
+    def set_offset(offset: timedelta) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + offset)
+
+    return set_offset
 
 
 @pytest.fixture

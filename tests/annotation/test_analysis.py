@@ -14,7 +14,6 @@ from annotation.analysis import (
     analysis_get,
     analysis_group_result,
     analysis_refresh,
-    analysis_run,
     item_disagreement_list,
     item_disagreement_table,
 )
@@ -31,6 +30,7 @@ from annotation.services import annotation_update, enrolment_survey_submit, enro
 from annotation.surveys import PREFER_NOT_TO_SAY
 from annotation.tasks import agreement_analysis_task
 from core.errors import NotFound, ValidationFailed
+from core.jobs.runner import job_run_here
 from tests.annotation.analysis_data import (
     HATE,
     PRIVACY,
@@ -384,7 +384,7 @@ def test_analysis_get_edit_withdrawal_or_survey_change_makes_stale(labelled):
 def test_analysis_get_queued_in_progress_not_stale_and_no_refresh_offered(
     labelled, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: None)
+    monkeypatch.setattr(agreement_analysis_task, "apply_async", lambda args, **options: None)
     with django_capture_on_commit_callbacks(execute=True):
         analysis_refresh(project=labelled.project, filters={}, inline_limit=10)
 
@@ -449,7 +449,9 @@ def test_analysis_refresh_large_marks_pending_and_enqueues_on_commit(
     labelled, compute_calls, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued: list[int] = []
-    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
+    monkeypatch.setattr(
+        agreement_analysis_task, "apply_async", lambda args, **options: queued.append(args[0])
+    )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         analysis = analysis_refresh(project=labelled.project, filters={}, inline_limit=10)
@@ -475,7 +477,9 @@ def test_analysis_refresh_row_claimed_elsewhere_meanwhile_not_computed_twice(
 
     def claimed_by_another_request(**kwargs):
         AgreementAnalysis.objects.filter(pk=stale.pk).update(
-            status=AgreementAnalysis.Status.RUNNING, updated_at=timezone.now()
+            status=AgreementAnalysis.Status.RUNNING,
+            lease_owner="another-request",
+            lease_expires_at=timezone.now() + timedelta(minutes=5),
         )
         return original(**kwargs)
 
@@ -526,17 +530,21 @@ def test_agreement_analysis_task_twice_second_run_is_a_no_op(labelled, compute_c
     assert compute_calls == [analysis.pk]
 
 
-def test_analysis_run_running_elsewhere_not_claimed_missing_is_none(labelled, compute_calls):
+def test_analysis_job_held_by_a_live_lease_is_left_alone_missing_is_a_no_op(
+    labelled, compute_calls
+):
     analysis = AgreementAnalysis.objects.create(
         project=labelled.project,
         filters={},
         filters_key=analysis_filters_key({}),
         status=AgreementAnalysis.Status.RUNNING,
+        lease_owner="another-worker",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
     )
 
-    untouched = analysis_run(analysis_id=analysis.pk)
-    assert untouched is not None and untouched.status == AgreementAnalysis.Status.RUNNING
-    assert analysis_run(analysis_id=analysis.pk + 1000) is None
+    assert job_run_here(AgreementAnalysis, analysis.pk) == "held"
+    assert AgreementAnalysis.objects.get(pk=analysis.pk).status == AgreementAnalysis.Status.RUNNING
+    assert job_run_here(AgreementAnalysis, analysis.pk + 1000) == "deleted"
     assert compute_calls == []
 
 

@@ -343,7 +343,9 @@ def test_agreement_refresh_large_stale_queued_202_previous_result_meanwhile(
     computed, settings, django_capture_on_commit_callbacks, monkeypatch, client_for
 ):
     queued: list[int] = []
-    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
+    monkeypatch.setattr(
+        agreement_analysis_task, "apply_async", lambda args, **options: queued.append(args[0])
+    )
     make_stale(computed)
     settings.CHORUS_ANALYSIS_INLINE_LIMIT = 1
     client = client_for(computed.project.owner)

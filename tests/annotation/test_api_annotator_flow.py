@@ -1,8 +1,11 @@
 """API: the annotator's path: consent, survey, next item, submit, skip, edit, withdraw."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models.functions import Now
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from annotation.models import Annotation, AnnotationEdit, Assignment, Enrolment, Project
@@ -104,6 +107,65 @@ def test_assignment_next_nothing_left_returns_204(client_for) -> None:
 
     assert response.status_code == 204
     assert response.content == b""
+
+
+def test_assignment_next_items_held_by_others_returns_409_items_held_with_retry_after(
+    client_for, host_clock
+) -> None:
+    project = make_open_project(1, k=1)
+    holder = make_enrolled_annotator(project)
+    held = assignment_next(project=project, annotator=holder)
+    assert held is not None
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() + timedelta(minutes=10))
+    held.refresh_from_db()
+    late = make_enrolled_annotator(project)
+    host_clock(timedelta(seconds=40))  # the answer is the database's time, not this host's
+
+    response = client_for(late).post(project_url(project, "next/"))
+
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "items_held"
+    assert body["message"] == (
+        "All items are being labeled by others right now. Come back in about 10 minutes."
+    )
+    assert set(body["extra"]) == {"retry_at", "retry_after_seconds"}
+    assert parse_datetime(body["extra"]["retry_at"]) == held.expires_at
+    assert 590 <= body["extra"]["retry_after_seconds"] <= 600
+    assert response["Retry-After"] == str(body["extra"]["retry_after_seconds"])
+    assert not Assignment.objects.filter(annotator=late).exists()
+
+
+def test_assignment_next_held_item_runs_out_then_given_and_once_done_204(client_for) -> None:
+    project = make_open_project(1, k=1)
+    held = assignment_next(project=project, annotator=make_enrolled_annotator(project))
+    assert held is not None
+    late = make_enrolled_annotator(project)
+    client = client_for(late)
+    assert client.post(project_url(project, "next/")).status_code == 409
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() - timedelta(seconds=1))
+
+    item = next_item(client, project)["item"]
+    labeled = client.post(
+        "/api/v1/annotations/", {"item": item["id"], "value": "neither"}, format="json"
+    )
+    done = client.post(project_url(project, "next/"))
+
+    assert item["id"] == held.item_id
+    assert labeled.status_code == 201, labeled.content
+    assert done.status_code == 204
+    assert "Retry-After" not in done
+
+
+def test_assignment_next_schema_documents_items_held_and_retry_after(client_for) -> None:
+    schema = client_for(None).get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/projects/{project_id}/next/"]["post"]
+
+    conflict = operation["responses"]["409"]
+    assert "items_held" in conflict["description"]
+    assert "retry_after_seconds" in conflict["description"]
+    assert "Retry-After" in conflict["headers"]
+    assert "204" in operation["responses"]
 
 
 def test_assignment_next_not_enrolled_returns_403_not_enrolled(client_for) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -353,6 +354,75 @@ def test_api_takedown_anonymous_flood_throttled(settings):
 
     assert codes == [202, 202, 429]
     assert TakedownRequest.objects.count() == 2
+
+
+# Behind nginx (CHORUS_TRUSTED_PROXY_COUNT): REMOTE_ADDR is nginx's for every client.
+NGINX = "172.18.0.5"
+TAKEDOWN_BODY = {"reference": "1", "kind": "other", "reason": "x"}
+
+
+def _api_file_proxied(forwarded_for: str) -> int:
+    response = APIClient().post(
+        "/api/v1/takedowns/",
+        TAKEDOWN_BODY,
+        format="json",
+        REMOTE_ADDR=NGINX,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+    return response.status_code
+
+
+def _page_file_proxied(forwarded_for: str) -> int:
+    response = Client().post(
+        reverse("takedown"), TAKEDOWN_BODY, REMOTE_ADDR=NGINX, HTTP_X_FORWARDED_FOR=forwarded_for
+    )
+    return response.status_code
+
+
+def _filers() -> list[str]:
+    events = AuditEvent.objects.filter(action="takedown.file").order_by("seq")
+    return list(events.values_list("actor_pseudonym", flat=True))
+
+
+def test_takedown_behind_trusted_proxy_clients_get_separate_limits_and_filers(settings):
+    settings.CHORUS_TAKEDOWN_MAX_PER_HOUR = 2
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 1
+
+    flood = [_api_file_proxied("203.0.113.7") for _ in range(3)]
+    other_api = _api_file_proxied("198.51.100.2")
+    other_page = _page_file_proxied("198.51.100.2")
+
+    assert flood == [202, 202, 429]
+    assert (other_api, other_page) == (202, 200)
+    first, second, third, fourth = _filers()
+    assert first == second != third == fourth
+
+
+def test_takedown_behind_trusted_proxy_forged_forwarded_for_keyed_by_real_address(settings):
+    settings.CHORUS_TAKEDOWN_MAX_PER_HOUR = 2
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 1
+
+    codes = [_api_file_proxied(f"1.2.3.{n}, 203.0.113.7") for n in range(2)]
+    forged_page = _page_file_proxied("1.2.3.9, 203.0.113.7")
+
+    assert codes == [202, 202]
+    assert forged_page == 429
+    assert _api_file_proxied("198.51.100.2") == 202
+    first, second, other = _filers()
+    assert first == second != other
+
+
+def test_takedown_no_trusted_proxy_forwarded_for_ignored(settings):
+    settings.CHORUS_TAKEDOWN_MAX_PER_HOUR = 2
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 0
+
+    codes = [_api_file_proxied(address) for address in ("203.0.113.7", "198.51.100.2")]
+    third = _page_file_proxied("192.0.2.1")
+
+    # All three came from REMOTE_ADDR (here nginx's): one address, one limit, one filer.
+    assert codes == [202, 202]
+    assert third == 429
+    assert len(set(_filers())) == 1
 
 
 def test_api_takedown_decision_owner_accepts_auditor_refused(image_item):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from annotation.consent import enrolment_needs_reconsent
@@ -27,6 +28,7 @@ from annotation.selectors import (
     annotator_project_rows,
     assignment_get_own,
     assignment_list_own,
+    assignment_wait_hint,
     enrolment_get,
     item_get_for,
     item_list,
@@ -599,3 +601,76 @@ def test_project_progress_for_many_projects_equals_each_project_alone(
 def test_project_progress_for_no_projects_no_query(django_assert_num_queries) -> None:
     with django_assert_num_queries(0):
         assert project_progress_for(projects=[]) == {}
+
+
+def held_until(project: Project, seconds: int) -> Assignment:
+    """A new annotator takes the next item and holds it ``seconds`` more, by the database."""
+    assignment = assignment_next(project=project, annotator=make_enrolled_annotator(project))
+    assert assignment is not None
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=Now() + timedelta(seconds=seconds)
+    )
+    assignment.refresh_from_db()
+    return assignment
+
+
+def test_assignment_wait_hint_items_held_by_others_earliest_deadline_by_database_clock(
+    host_clock, django_assert_num_queries
+) -> None:
+    project = open_project(make_user(Role.RESEARCHER), 2, k=1)
+    held_until(project, 300)
+    first_free = held_until(project, 120)
+    newcomer = make_enrolled_annotator(project)
+    assert assignment_next(project=project, annotator=newcomer) is None
+    host_clock(timedelta(seconds=40))  # this host's clock plays no part
+
+    with django_assert_num_queries(1):
+        wait = assignment_wait_hint(project=project, annotator=newcomer)
+
+    assert wait is not None
+    assert wait.retry_at == first_free.expires_at
+    assert 110 <= wait.retry_after_seconds <= 120
+    assert wait.retry_after_minutes == 2
+
+
+def test_assignment_wait_hint_deadline_passed_not_yet_expired_says_now() -> None:
+    owner = make_user(Role.RESEARCHER)
+    project = open_project(owner, 1, k=1)
+    held_until(project, -5)
+
+    wait = assignment_wait_hint(project=project, annotator=make_enrolled_annotator(project))
+
+    # The next request for an item expires it and may hand it out: come back at once.
+    assert wait is not None
+    assert (wait.retry_after_seconds, wait.retry_after_minutes) == (0, 1)
+
+
+def test_assignment_wait_hint_own_expired_item_held_by_another_counts() -> None:
+    owner = make_user(Role.RESEARCHER)
+    project = open_project(owner, 1, k=1)
+    annotator = make_enrolled_annotator(project)
+    mine = assignment_next(project=project, annotator=annotator)
+    assert mine is not None
+    expire(mine)
+    retaken = held_until(project, 60)
+    assert retaken.item_id == mine.item_id
+
+    wait = assignment_wait_hint(project=project, annotator=annotator)
+
+    # An item whose assignment expired may be given to the same annotator again.
+    assert wait is not None and wait.retry_at == retaken.expires_at
+
+
+def test_assignment_wait_hint_nothing_to_wait_for_returns_none() -> None:
+    owner = make_user(Role.RESEARCHER)
+    project = open_project(owner, 1, k=2)
+    annotator = make_enrolled_annotator(project)
+    label(project, annotator)
+    held_until(project, 60)  # the item's other slot: not one this annotator may take
+    add_control_items(project, 1, expected_value=NEITHER)
+    done = open_project(owner, 1, k=1)
+    label(done, make_enrolled_annotator(done))
+
+    assert assignment_next(project=project, annotator=annotator) is None
+    assert assignment_wait_hint(project=project, annotator=annotator) is None
+    assert assignment_wait_hint(project=done, annotator=make_enrolled_annotator(done)) is None

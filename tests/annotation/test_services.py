@@ -4,6 +4,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from annotation.models import (
@@ -16,13 +17,19 @@ from annotation.models import (
     ProjectStatus,
 )
 from annotation.schemas import HATE_SPEECH_SCHEMA, PRESETS, PRIVACY_SCHEMA
-from annotation.selectors import annotation_list_for, annotations_for_analysis, project_progress
+from annotation.selectors import (
+    annotation_list_for,
+    annotations_for_analysis,
+    assignment_current,
+    project_progress,
+)
 from annotation.services import (
     CONSENT_PURPOSES,
     annotation_submit,
     annotation_update,
     assignment_next,
     assignment_skip,
+    assignments_expire,
     enrolment_create,
     enrolment_survey_submit,
     enrolment_withdraw,
@@ -513,6 +520,87 @@ def test_assignment_next_expired_but_unclaimed_may_still_submit() -> None:
     result = annotation_submit(annotator=annotator, item=assignment.item, value=HATEFUL)
     assert result.created
     assert slots(assignment.item_id) == 1
+
+
+def test_assignment_next_host_clock_ahead_valid_assignment_kept_and_submit_accepted(
+    host_clock,
+) -> None:
+    # The reported case: a web server 40 s ahead of the database expired an assignment
+    # with 20 s left, gave its item away, and answered its holder's in-time submit 409.
+    project = make_open_project(1, k=1)
+    holder, other = make_enrolled_annotator(project), make_enrolled_annotator(project)
+    held = assignment_next(project=project, annotator=holder)
+    assert held is not None
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() + timedelta(seconds=20))
+    host_clock(timedelta(seconds=40))
+
+    given_away = assignment_next(project=project, annotator=other)
+    still_current = assignment_current(project=project, annotator=holder)
+    result = annotation_submit(annotator=holder, item=held.item, value=NEITHER)
+
+    assert result.created
+    assert given_away is None
+    assert still_current == held
+    assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.SUBMITTED
+    assert not Assignment.objects.filter(annotator=other).exists()
+    assert slots(held.item_id) == 1
+
+
+def test_assignment_next_host_clock_behind_deadline_counted_from_database_clock(
+    host_clock,
+) -> None:
+    project = make_open_project(1, k=1, assignment_ttl_seconds=600)
+    annotator = make_enrolled_annotator(project)
+    real_before = timezone.now()
+    host_clock(-timedelta(hours=1))
+
+    assignment = assignment_next(project=project, annotator=annotator)
+
+    assert assignment is not None
+    # Stamped by the database: an hour-slow host would have handed out a past deadline.
+    assert real_before + timedelta(seconds=599) <= assignment.expires_at
+    assert assignment.expires_at <= real_before + timedelta(seconds=660)
+    assert assignment_current(project=project, annotator=annotator) == assignment
+
+
+def test_assignment_next_own_expired_item_given_again_with_new_database_deadline(
+    host_clock,
+) -> None:
+    project = make_open_project(1, k=1, assignment_ttl_seconds=600)
+    annotator = make_enrolled_annotator(project)
+    first = assignment_next(project=project, annotator=annotator)
+    assert first is not None
+    Assignment.objects.filter(pk=first.pk).update(expires_at=Now() - timedelta(seconds=1))
+    real_before = timezone.now()
+    host_clock(-timedelta(hours=1))
+
+    again = assignment_next(project=project, annotator=annotator)
+
+    # The same row, reopened by an UPDATE that the database stamps with its own clock.
+    assert again is not None and again.pk == first.pk
+    assert again.status == Assignment.Status.OPEN
+    assert real_before + timedelta(seconds=599) <= again.expires_at
+    assert again.expires_at <= real_before + timedelta(seconds=660)
+    assert slots(first.item_id) == 1
+
+
+def test_assignments_expire_host_clock_ahead_expires_only_past_database_deadlines(
+    host_clock,
+) -> None:
+    project = make_open_project(2, k=1)
+    late, in_time = make_enrolled_annotator(project), make_enrolled_annotator(project)
+    abandoned = assignment_next(project=project, annotator=late)
+    held = assignment_next(project=project, annotator=in_time)
+    assert abandoned is not None and held is not None
+    Assignment.objects.filter(pk=abandoned.pk).update(expires_at=Now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() + timedelta(seconds=20))
+    host_clock(timedelta(minutes=5))
+
+    assert assignments_expire(project_id=project.pk) == 1
+
+    assert Assignment.objects.get(pk=abandoned.pk).status == Assignment.Status.EXPIRED
+    assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.OPEN
+    assert (slots(abandoned.item_id), slots(held.item_id)) == (0, 1)
 
 
 def test_assignment_next_not_enrolled_denied() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from annotation import task_names
@@ -96,6 +97,29 @@ def test_assignments_expire_sweep_task_open_projects_slots_returned_without_next
     assert statuses[still_held.pk] == Assignment.Status.OPEN
     assert Item.objects.get(pk=abandoned[0].item_id).slots_taken == 0
     assert Item.objects.get(pk=still_held.item_id).slots_taken == 1
+
+
+@pytest.mark.django_db
+def test_assignments_expire_sweep_task_worker_clock_ahead_expires_only_past_database_deadlines(
+    host_clock,
+) -> None:
+    project = make_open_project(2, k=1)
+    late, in_time = make_enrolled_annotator(project), make_enrolled_annotator(project)
+    abandoned = assignment_next(project=project, annotator=late)
+    held = assignment_next(project=project, annotator=in_time)
+    assert abandoned is not None and held is not None
+    Assignment.objects.filter(pk=abandoned.pk).update(expires_at=Now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() + timedelta(seconds=20))
+    host_clock(timedelta(seconds=40))  # the worker's clock runs ahead of the database's
+
+    # What beat runs on its schedule, called as the worker calls it.
+    expired = assignments_expire_sweep_task()
+
+    assert expired == 1
+    statuses = dict(Assignment.objects.values_list("pk", "status"))
+    assert statuses == {abandoned.pk: Assignment.Status.EXPIRED, held.pk: Assignment.Status.OPEN}
+    assert Item.objects.get(pk=abandoned.item_id).slots_taken == 0
+    assert Item.objects.get(pk=held.item_id).slots_taken == 1
 
 
 @pytest.mark.django_db

@@ -1,12 +1,14 @@
 """The server-rendered pages: roles, scoping, blindness, escaping and the annotator flow."""
 
 import re
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from django.contrib.admin.sites import site as admin_site
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models.functions import Now
 from django.test import RequestFactory
 from django.urls import reverse
 
@@ -525,6 +527,45 @@ def test_label_page_nothing_left_shows_all_done(owner, signed_in):
     assert response.status_code == 200
     assert "All done" in response.content.decode()
     assert 'id="label-form"' not in response.content.decode()
+
+
+def test_label_page_items_held_by_others_says_when_to_come_back(owner, signed_in, host_clock):
+    project = make_open_project(1, k=1, owner=owner)
+    held = claim(project, make_enrolled_annotator(project))
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() + timedelta(minutes=10))
+    held.refresh_from_db()
+    late = make_enrolled_annotator(project)
+    client = signed_in(late)
+    host_clock(timedelta(seconds=40))  # the page reads the database's clock, not this host's
+
+    # Asking for an item finds none free, and the page says when to come back.
+    response = client.post(reverse("annotate-next", args=[project.pk]), follow=True)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "All items are being labeled by others right now. Come back in about 10 minutes "
+        f'(at <time datetime="{held.expires_at.isoformat()}">'
+        f"{held.expires_at:%H:%M}</time> UTC)."
+    ) in html
+    assert "All done" not in html and 'id="label-form"' not in html
+    assert f'action="{reverse("annotate-next", args=[project.pk])}"' in html
+    assert not Assignment.objects.filter(annotator=late).exists()
+
+
+def test_label_page_held_item_runs_out_then_check_again_gives_it(owner, signed_in):
+    project = make_open_project(1, k=1, owner=owner)
+    held = claim(project, make_enrolled_annotator(project))
+    late = make_enrolled_annotator(project)
+    client = signed_in(late)
+    waiting = client.get(reverse("annotate-label", args=[project.pk])).content.decode()
+    assert 'id="come-back"' in waiting
+    Assignment.objects.filter(pk=held.pk).update(expires_at=Now() - timedelta(seconds=1))
+
+    response = client.post(reverse("annotate-next", args=[project.pk]), follow=True)
+
+    assert 'id="label-form"' in response.content.decode()
+    assert Assignment.objects.get(annotator=late).item_id == held.item_id
 
 
 def test_label_pages_never_show_another_annotators_label(owner, signed_in):

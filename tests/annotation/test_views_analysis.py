@@ -254,7 +254,9 @@ def test_analysis_refresh_large_project_queued_page_says_being_recomputed(
     from annotation.tasks import agreement_analysis_task
 
     queued: list[int] = []
-    monkeypatch.setattr(agreement_analysis_task, "delay", lambda pk: queued.append(pk))
+    monkeypatch.setattr(
+        agreement_analysis_task, "apply_async", lambda args, **options: queued.append(args[0])
+    )
     make_stale(labelled)
     settings.CHORUS_ANALYSIS_INLINE_LIMIT = 1
     client = signed_in(labelled.project.owner)

@@ -4,9 +4,13 @@ Every way in shares one lockout, counted per normalised username and client addr
 address tier) and per username alone with a much higher limit (the account tier).
 """
 
+from typing import Any
+
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from core.models import Role
 from tests.core.factories import PASSWORD, make_user
@@ -14,6 +18,8 @@ from tests.core.signin import (
     ACCOUNT_LIMIT,
     ADDRESS_LIMIT,
     ADMIN_URL,
+    PAGE_URL,
+    TOKEN_URL,
     WRONG,
     admin_sign_in,
     age_failures,
@@ -250,6 +256,78 @@ def test_login_page_failures_lock_the_admin_too(client):
 
     assert admin_sign_in(client, staff.username, PASSWORD).status_code == 429
     assert not signed_in(client)
+
+
+# Behind nginx (CHORUS_TRUSTED_PROXY_COUNT): REMOTE_ADDR is nginx's for every client.
+NGINX = "172.18.0.5"
+
+
+def proxied_sign_in(client: Client, username: str, password: str, forwarded_for: str) -> Any:
+    return client.post(
+        PAGE_URL,
+        {"username": username, "password": password},
+        REMOTE_ADDR=NGINX,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+def proxied_token_sign_in(username: str, password: str, forwarded_for: str) -> Any:
+    return APIClient().post(
+        TOKEN_URL,
+        {"username": username, "password": password},
+        format="json",
+        REMOTE_ADDR=NGINX,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+def recorded_addresses() -> set[str | None]:
+    return set(AccessAttempt.objects.values_list("ip_address", flat=True))
+
+
+def test_login_behind_trusted_proxy_clients_get_separate_address_locks(client, settings):
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 1
+    user = make_user(Role.ANNOTATOR)
+    attacker = Client()
+    for _ in range(ADDRESS_LIMIT):
+        proxied_sign_in(attacker, user.username, WRONG, forwarded_for="203.0.113.7")
+    assert proxied_sign_in(attacker, user.username, PASSWORD, "203.0.113.7").status_code == 429
+    assert proxied_token_sign_in(user.username, PASSWORD, "203.0.113.7").status_code == 429
+
+    response = proxied_sign_in(client, user.username, PASSWORD, forwarded_for="198.51.100.2")
+
+    assert response.status_code == 302
+    assert signed_in(client)
+    assert proxied_token_sign_in(user.username, PASSWORD, "198.51.100.2").status_code == 200
+    assert recorded_addresses() == {"203.0.113.7"}
+
+
+def test_login_behind_trusted_proxy_forged_forwarded_for_keyed_by_real_address(client, settings):
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 1
+    user = make_user(Role.ANNOTATOR)
+    attacker = Client()
+    # A new forged entry each time, as if from another machine; nginx's entry is last.
+    for n in range(ADDRESS_LIMIT):
+        proxied_sign_in(attacker, user.username, WRONG, forwarded_for=f"1.2.3.{n}, 203.0.113.7")
+
+    forged = proxied_sign_in(attacker, user.username, PASSWORD, "9.9.9.9, 203.0.113.7")
+
+    assert forged.status_code == 429
+    assert recorded_addresses() == {"203.0.113.7"}
+    assert proxied_sign_in(client, user.username, PASSWORD, "198.51.100.2").status_code == 302
+
+
+def test_login_no_trusted_proxy_forwarded_for_ignored(client, settings):
+    settings.CHORUS_TRUSTED_PROXY_COUNT = 0
+    user = make_user(Role.ANNOTATOR)
+    for _ in range(ADDRESS_LIMIT):
+        proxied_sign_in(Client(), user.username, WRONG, forwarded_for="203.0.113.7")
+
+    response = proxied_sign_in(client, user.username, PASSWORD, forwarded_for="198.51.100.2")
+
+    # Both came from REMOTE_ADDR (here nginx's): one address, one lock.
+    assert response.status_code == 429
+    assert recorded_addresses() == {NGINX}
 
 
 def test_login_post_without_csrf_token_returns_403():

@@ -151,3 +151,24 @@ def test_settings_lockout_and_token_lifetime_read_from_environment() -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [int(v) for v in values] + [11]
     assert set(LOCKOUT_AND_TOKEN_SETTINGS) <= set(config.settings.ENV_VARS)
+
+
+def test_settings_trusted_proxy_count_default_zero_and_read_from_environment() -> None:
+    default = import_settings({}, "[s.CHORUS_TRUSTED_PROXY_COUNT, s.AXES_CLIENT_IP_CALLABLE]")
+    behind_nginx = import_settings(
+        {"CHORUS_TRUSTED_PROXY_COUNT": "1"}, "s.CHORUS_TRUSTED_PROXY_COUNT"
+    )
+
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout) == [0, "core.net.client_address"]
+    assert behind_nginx.returncode == 0, behind_nginx.stderr
+    assert json.loads(behind_nginx.stdout) == 1
+    assert "CHORUS_TRUSTED_PROXY_COUNT" in config.settings.ENV_VARS
+
+
+def test_settings_negative_trusted_proxy_count_refuses_to_start() -> None:
+    result = import_settings({"CHORUS_TRUSTED_PROXY_COUNT": "-1"})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "CHORUS_TRUSTED_PROXY_COUNT" in result.stderr

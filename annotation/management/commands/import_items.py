@@ -1,4 +1,8 @@
-"""``manage.py import_items``: an operator's synchronous import, with every error listed."""
+"""``manage.py import_items``: an operator's synchronous import, with every error listed.
+
+Every refusal, a media storage fault included (``StorageUnavailable``), ends in one
+``CommandError`` line after the bad rows it lists, never a traceback.
+"""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -18,7 +22,11 @@ def _read_file(path: Path) -> ImportSource:
         raise CommandError(f"{path} is not a file.")
     if path.stat().st_size > settings.CHORUS_MAX_UPLOAD_BYTES:
         raise CommandError(f"{path} is over {settings.CHORUS_MAX_UPLOAD_BYTES:,} bytes.")
-    return read_upload(data=path.read_bytes(), filename=path.name)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"{path} cannot be read: {error.strerror}.") from error
+    return read_upload(data=data, filename=path.name)
 
 
 class Command(BaseCommand):
