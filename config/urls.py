@@ -17,11 +17,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.api.urls")),
     path("api/v1/", include("provenance.api.urls")),
+    path("api/v1/", include("ml.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("", include("core.urls")),
     path("", include("provenance.urls")),
     path("", include("annotation.urls")),
+    path("", include("ml.urls")),
 ]
 
 handler404 = api_not_found

@@ -73,6 +73,8 @@ from demo.personas import (
     privacy_label,
 )
 from demo.texts import DemoText, distinct_text_count, texts_csv, texts_generate
+from ml.models import DatasetVersion
+from ml.services import dataset_version_build_now
 from provenance.models import LicenseCatalogEntry, LicenseUse
 from provenance.services import audit_record, license_catalogue_seed, license_entry_save
 
@@ -223,6 +225,7 @@ class ProjectReport:
     withdrawn: list[str]
     skipped_items: int
     agreement: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -634,6 +637,13 @@ def _image_checks(project: Project, report: DemoReport) -> None:
     report.stored_images_still_tagged = still_tagged
 
 
+def _build_dataset(project: Project, researcher: User) -> dict[str, Any]:
+    version = dataset_version_build_now(project=project, actor=researcher, recipe={})
+    if version.status != DatasetVersion.Status.DONE:
+        raise DemoError(f"Building a dataset of {project.title} failed: {version.error}")
+    return {"label": version.label, "id": version.pk, **version.counts}
+
+
 def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
     """Build the whole demo in one transaction: all of it, or nothing."""
     options.validate()
@@ -690,6 +700,13 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
             for campaign in campaigns
         }
         log("Computed the disagreement analyses (agreement, Dawid-Skene, annotator groups).")
+        # Then each project's first dataset version, by the default recipe: the withdrawn
+        # annotator's labels and the taken-down item appear among what was left out.
+        datasets = {
+            campaign.project.pk: _build_dataset(campaign.project, researcher)
+            for campaign in campaigns
+        }
+        log("Built a dataset version of each project (Parquet bundle, splits, manifest).")
         _image_checks(image_project, report)
         for campaign in campaigns:
             project = campaign.project
@@ -707,6 +724,7 @@ def demo_build(*, options: DemoOptions, log: Log) -> DemoReport:
                     withdrawn=campaign.withdrawn,
                     skipped_items=campaign.skipped,
                     agreement=summaries[project.pk],
+                    dataset=datasets[project.pk],
                 )
             )
         report.licenses = dict(

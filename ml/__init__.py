@@ -1,1 +1,2 @@
-"""Dataset versions, training runs and bias probes (later issues). Wired, empty for now."""
+"""Dataset versions (exports, splits, contamination checks); training runs and bias probes
+come later. ``ml.engine`` is the pure part (numpy, pandas, pyarrow; no Django)."""

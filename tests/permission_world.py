@@ -23,8 +23,10 @@ from annotation.models import (
 from annotation.services import annotation_submit, assignment_next, takedown_file
 from core.models import Role, User
 from core.services import user_role_set
+from ml.models import DatasetVersion
 from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
 from tests.core.factories import make_user
+from tests.ml.factories import make_built_version, make_failed_version
 
 ROLES = (
     "anonymous",
@@ -51,7 +53,8 @@ SURVEY_QUESTION = {
 class World:
     """One open project with an enrolled annotator who has labeled one item and holds
     another assignment; an item nobody holds; an open takedown request on the held item; a
-    draft project of the same owner with one import batch; a second researcher's project."""
+    draft project of the same owner with one import batch; a second researcher's project;
+    a built dataset version of the open project and a failed one."""
 
     users: dict[str, User]
     project: Project
@@ -64,6 +67,8 @@ class World:
     takedown: TakedownRequest
     batch: ImportBatch
     question: str
+    dataset: DatasetVersion
+    failed_dataset: DatasetVersion
 
 
 def world_build() -> World:
@@ -109,6 +114,8 @@ def world_build() -> World:
         takedown=takedown,
         batch=batch,
         question=str(SURVEY_QUESTION["key"]),
+        dataset=make_built_version(project, owner),
+        failed_dataset=make_failed_version(project, owner),
     )
 
 

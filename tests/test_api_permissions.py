@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from annotation.api.urls import urlpatterns as annotation_api_routes
 from annotation.models import Assignment, TakedownRequest
 from annotation.services import annotation_submit, assignment_next
+from ml.api.urls import urlpatterns as ml_api_routes
 from provenance.api.urls import urlpatterns as provenance_api_routes
 from tests.annotation.factories import make_enrolled_annotator
 from tests.permission_world import ROLES, World, db_state, world_build, world_user
@@ -211,6 +212,36 @@ ENDPOINTS = {
             "get",
             lambda w: f"/api/v1/projects/{w.project.pk}/groups/{w.question}/",
         ),
+        # Dataset versions
+        Endpoint("datasets_list", "get", lambda w: f"/api/v1/projects/{w.project.pk}/datasets/"),
+        Endpoint(
+            "datasets_create",
+            "post",
+            lambda w: f"/api/v1/projects/{w.project.pk}/datasets/",
+            lambda w: {"recipe": {}},
+        ),
+        Endpoint(
+            "datasets_dry_run",
+            "post",
+            lambda w: f"/api/v1/projects/{w.project.pk}/datasets/dry-run/",
+            lambda w: {"recipe": {"min_labels": 1}},
+        ),
+        Endpoint("dataset_get", "get", lambda w: f"/api/v1/datasets/{w.dataset.pk}/"),
+        Endpoint("dataset_download", "get", lambda w: f"/api/v1/datasets/{w.dataset.pk}/download/"),
+        Endpoint(
+            "dataset_manifest",
+            "get",
+            lambda w: f"/api/v1/datasets/{w.dataset.pk}/files/manifest.json",
+        ),
+        Endpoint(
+            "dataset_compare",
+            "get",
+            lambda w: f"/api/v1/datasets/{w.dataset.pk}/compare/{w.dataset.pk}/",
+        ),
+        Endpoint("dataset_rebuild", "post", lambda w: f"/api/v1/datasets/{w.dataset.pk}/rebuild/"),
+        Endpoint(
+            "dataset_retry", "post", lambda w: f"/api/v1/datasets/{w.failed_dataset.pk}/retry/"
+        ),
     ]
 }
 # Anyone may file a takedown request, signed in or not, auditors included: it asks the
@@ -232,7 +263,18 @@ ANNOTATOR_ONLY = (
     "assignment_skip",
     "annotation_create",
 )
-OWNER_ONLY = ("project_patch", "project_transition", "imports_create", "agreement_refresh")
+OWNER_ONLY = (
+    "project_patch",
+    "project_transition",
+    "imports_create",
+    "agreement_refresh",
+    "datasets_create",
+    "datasets_dry_run",
+    "dataset_rebuild",
+    "dataset_retry",
+    # Auditors read a version's manifest and counts, not its data.
+    "dataset_download",
+)
 # Behind IsResearcherOrStaff: annotators are refused by role before any lookup.
 RESEARCHER_WRITES = ("takedown_decide", "item_subject_consent", "item_control")
 GOVERNANCE_READS = (
@@ -247,6 +289,10 @@ GOVERNANCE_READS = (
     "items_disagreement",
     "annotators_agreement",
     "group_disagreement",
+    "datasets_list",
+    "dataset_get",
+    "dataset_manifest",
+    "dataset_compare",
 )
 AUTHOR_ONLY = ("annotation_get", "annotation_patch")
 AUDIT = ("audit_events", "audit_verify")
@@ -298,6 +344,7 @@ for _role in ("other_researcher", "owner"):
 for _name, _endpoint in ENDPOINTS.items():
     if _endpoint.writes and _name not in PUBLIC:
         DENIED[("auditor", _name)] = 403  # auditors never write, whatever the endpoint
+DENIED[("auditor", "dataset_download")] = 403
 
 
 # A demoted owner is an annotator who never enrolled: the ownership record grants nothing.
@@ -342,7 +389,10 @@ ALLOWED_READS = [
     (role, name)
     for role in ROLES
     for name, endpoint in ENDPOINTS.items()
-    if not endpoint.writes and (role, name) not in DENIED and name != "item_image"
+    if not endpoint.writes
+    and (role, name) not in DENIED
+    # Streamed files: their bodies are checked in their own tests.
+    and name not in ("item_image", "dataset_download", "dataset_manifest")
 ]
 
 
@@ -376,7 +426,7 @@ def _api_routes(patterns: list[URLPattern | URLResolver]) -> set[tuple[str, str]
 
 
 def test_api_permission_matrix_covers_every_api_route(world: World) -> None:
-    routes = _api_routes([*annotation_api_routes, *provenance_api_routes])
+    routes = _api_routes([*annotation_api_routes, *provenance_api_routes, *ml_api_routes])
     covered = {
         (str(resolve(urlsplit(endpoint.path(world)).path).url_name), endpoint.method)
         for endpoint in ENDPOINTS.values()
@@ -392,7 +442,7 @@ def test_api_permission_matrix_covers_every_api_route(world: World) -> None:
 # what refuses them elsewhere is the permission check, not bad input.
 WRITE_CALLERS = ("owner", "annotator_not_enrolled", "annotator_enrolled")
 # Accepted without a change: the annotator is handed the assignment they already hold.
-UNCHANGED_WHEN_ACCEPTED = ("next",)
+UNCHANGED_WHEN_ACCEPTED = ("next", "datasets_dry_run")
 
 
 @pytest.mark.parametrize(

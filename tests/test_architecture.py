@@ -34,6 +34,8 @@ SHARED_KERNEL = "core"
 WIRING = "config"
 # Pure modules: no framework, no Django-backed import; any higher app may use them.
 PURE_CORES = (
+    # CSV cells defused against formulas: shared by reports (core) and bundles (ml.engine).
+    "core.csv",
     "annotation.agreement",
     "ml.engine",
     "annotation.schemas",

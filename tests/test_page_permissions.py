@@ -28,6 +28,7 @@ from annotation.models import AssignmentStrategy, CompensationUnit, TakedownRequ
 from annotation.services import project_consent_text
 from annotation.urls import urlpatterns as annotation_page_routes
 from core.urls import urlpatterns as core_page_routes
+from ml.urls import urlpatterns as ml_page_routes
 from provenance.services import consent_text_version
 from provenance.urls import urlpatterns as provenance_page_routes
 from tests.permission_world import ROLES, World, db_state, world_build, world_user
@@ -143,6 +144,25 @@ def _subject_consent_body(world: World) -> dict[str, Any]:
     return {"status": "not_applicable", "purposes": "", "lawful_basis": "", "expires_at": ""}
 
 
+def _build_body(world: World) -> dict[str, Any]:
+    """The builder's defaults: build (the dry run is in tests/ml/test_pages.py)."""
+    return {
+        "build": "1",
+        "min_labels": "1",
+        "targets": ["majority", "soft"],
+        "license_use": "research",
+        "consent": "standard",
+        "train": "0.8",
+        "validation": "0.1",
+        "test": "0.1",
+        "seed": "0",
+        "strategy": "random",
+        "group_key": "",
+        "text_threshold": "0.8",
+        "image_max_distance": "6",
+    }
+
+
 PAGES = {
     page.name: page
     for page in [
@@ -213,6 +233,12 @@ PAGES = {
             GET_POST,
             _subject_consent_body,
         ),
+        # Dataset versions: owners build, auditors read
+        Page("dataset-list", "auditor", _project),
+        Page("dataset-new", "owner", _project, GET_POST, _build_body),
+        Page("dataset-detail", "auditor", lambda w: (w.dataset.pk,)),
+        Page("dataset-rebuild", "owner", lambda w: (w.dataset.pk,), POST_ONLY, lambda w: {}),
+        Page("dataset-retry", "owner", lambda w: (w.failed_dataset.pk,), POST_ONLY, lambda w: {}),
         # Auditors
         Page("audit-log", "auditor"),
         Page("auditor-projects", "auditor"),
@@ -231,6 +257,9 @@ RESEARCHER_PAGES = (
     "research-project-import",
     "research-import-batch",
     "research-analysis-refresh",
+    "dataset-new",
+    "dataset-rebuild",
+    "dataset-retry",
 )
 # Researcher pages about one project: another researcher's answer is 404.
 PROJECT_PAGES = RESEARCHER_PAGES[2:]
@@ -243,6 +272,8 @@ GOVERNANCE_READS = (
     "takedown-detail",
     "report-licenses",
     "report-consent",
+    "dataset-list",
+    "dataset-detail",
 )
 AUDITOR_PAGES = ("audit-log", "auditor-projects")
 
@@ -309,7 +340,7 @@ def visit(client: Client, world: World, page: Page, method: str) -> Any:
 
 
 def test_page_permission_matrix_covers_every_page_route() -> None:
-    page_routes = [*annotation_page_routes, *provenance_page_routes]
+    page_routes = [*annotation_page_routes, *provenance_page_routes, *ml_page_routes]
     assert all(isinstance(route, URLPattern) for route in page_routes)
     # Of core's pages only the home router: sign-in and sign-out are for everyone.
     home = [route for route in core_page_routes if route.name == "home"]

@@ -29,6 +29,7 @@ from annotation.models import (
     ProjectStatus,
 )
 from annotation.services.label_entropy import _item_entropy_refresh
+from annotation.signals import labels_withdrawn
 from annotation.surveys import SurveyError, parse_definition, validate_answers
 from core.db import atomic_with_retry
 from core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -188,6 +189,13 @@ def enrolment_withdraw(*, enrolment: Enrolment, actor: User) -> Enrolment:
     locked.withdrawn_at = now
     locked.save(update_fields=["withdrawn_at", "updated_at"])
     consent_record_withdraw(record=locked.consent)
+    labels_withdrawn.send(
+        sender=Enrolment,
+        project_id=locked.project_id,
+        annotator_id=locked.annotator_id,
+        item_ids=labeled_items,
+        actor=actor,
+    )
     audit_record(
         actor=actor,
         action="enrolment.withdraw",

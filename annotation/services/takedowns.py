@@ -22,6 +22,7 @@ from django.utils.crypto import salted_hmac
 
 from annotation.models import Assignment, Item, SubjectConsent, TakedownRequest
 from annotation.services.projects import _check_manages
+from annotation.signals import item_taken_down
 from core.db import atomic_with_retry
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import User
@@ -235,6 +236,12 @@ def takedown_decide(
     if accept and request.item_id is not None:
         item = Item.objects.select_for_update().get(pk=request.item_id)
         _item_tombstone(item=item, actor=actor, reason=reason, request=request)
+        # What held the item (dataset versions, later models) is told, and answers with
+        # what it was, so its owners can be told in turn.
+        responses = item_taken_down.send(
+            sender=TakedownRequest, item=item, request=request, actor=actor
+        )
+        request.affected = [entry for _receiver, found in responses for entry in found or []]
     request.save()
     audit_record(
         actor=actor,

@@ -411,3 +411,113 @@ def test_read_only_and_full_media_clear_errors_nothing_partial_left(
     assert _files(media_dir) == before, "files were left behind"
     figures["full"] = {"batch": batch.errors[0]["code"], "failed_in_s": round(took, 2)}
     _figures("media_storage", **figures)
+
+
+# ---------------------------------------------------------------- dataset builds
+
+
+def _large_labelled_project(n_items: int) -> Project:
+    """A text project with ``n_items`` distinct texts, each labeled by three annotators,
+    written in bulk (the services' per-label path would take minutes)."""
+    from annotation.models import Annotation as Label
+    from annotation.models import Modality, ProjectStatus
+    from annotation.services import project_transition
+
+    project = make_project(k=K)
+    rng = random.Random(11)  # noqa: S311 - test texts
+    words = [f"w{n}" for n in range(5000)]
+    items = Item.objects.bulk_create(
+        [
+            Item(
+                project=project,
+                external_id=f"b{i}",
+                kind=Modality.TEXT,
+                text=" ".join(rng.choice(words) for _ in range(10)),
+                sha256=f"{i:064x}",
+                license="CC-BY-4.0",
+                slots_taken=K,
+            )
+            for i in range(n_items)
+        ],
+        batch_size=2000,
+    )
+    project_transition(project=project, actor=project.owner, status=ProjectStatus.OPEN)
+    annotators = [make_enrolled_annotator(project) for _ in range(K)]
+    values = ("hateful", "offensive", "neither")
+    Label.objects.bulk_create(
+        [
+            Label(project=project, item=item, annotator=annotator, value=rng.choice(values))
+            for item in items
+            for annotator in annotators
+        ],
+        batch_size=5000,
+    )
+    return project
+
+
+def _queue_build(web: str, project: Project, token: str, recipe: dict[str, Any]) -> int:
+    response = requests.post(
+        f"{web}/api/v1/projects/{project.pk}/datasets/",
+        headers={"Authorization": f"Token {token}"},
+        json={"recipe": recipe},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+def _version(pk: int) -> Any:
+    from ml.models import DatasetVersion
+
+    return DatasetVersion.objects.get(pk=pk)
+
+
+def _data_files(version: Any) -> dict[str, str]:
+    return {entry["path"]: entry["sha256"] for entry in version.manifest["files"]}
+
+
+def test_worker_killed_mid_build_build_completes_once_same_files(web, beat, start_worker):
+    from provenance.models import AuditEvent
+
+    project = _large_labelled_project(8_000)
+    token = _token(project.owner)
+    recipe = {"stable_pseudonyms": True, "split": {"seed": 5}}
+    worker = start_worker("builder")
+    reference = _queue_build(web, project, token, recipe)
+    stack.wait_until(
+        lambda: _version(reference).status in ("done", "failed"),
+        timeout_s=JOB_BOUND_S,
+        what="uninterrupted build",
+    )
+    assert _version(reference).status == "done", _version(reference).error
+    uninterrupted_s = (
+        _version(reference).finished_at - _version(reference).started_at
+    ).total_seconds()
+
+    pk = _queue_build(web, project, token, recipe)
+    stack.wait_until(
+        lambda: _version(pk).status == "running" and _version(pk).progress_done > 0,
+        timeout_s=JOB_BOUND_S,
+        what="build running",
+    )
+    worker.kill_all()
+    start_worker("rescuer")
+    took = stack.wait_until(
+        lambda: _version(pk).status in ("done", "failed"), timeout_s=JOB_BOUND_S, what="build"
+    )
+
+    version = _version(pk)
+    assert version.status == "done", version.error
+    assert version.attempts == 2
+    assert _data_files(version) == _data_files(_version(reference))
+    builds = AuditEvent.objects.filter(
+        action="dataset.build", object_type="ml.datasetversion", object_id=str(pk)
+    )
+    assert builds.count() == 1, "published more than once"
+    _figures(
+        "build_worker_sigkill",
+        items=8_000,
+        uninterrupted_build_s=round(uninterrupted_s, 2),
+        finished_after_kill_s=round(took, 2),
+        attempts=version.attempts,
+    )

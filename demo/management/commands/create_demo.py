@@ -125,6 +125,18 @@ class Command(BaseCommand):
                     f"mean item entropy {agreement.get('mean_entropy') or 0:.3f} "
                     "(see the project's Analysis page)"
                 )
+            dataset = project.dataset
+            if dataset:
+                items, left_out = dataset["items"], dataset["left_out"]
+                write(
+                    f"  dataset {dataset['label']}: {items['train']} train, "
+                    f"{items['validation']} validation, {items['test']} test items; left out: "
+                    f"{left_out['withdrawn']['labels']} withdrawn labels, "
+                    f"{left_out['tombstoned']['items']} taken down, "
+                    f"{left_out['consent']['items']} for consent, "
+                    f"{left_out['control']['items']} control items "
+                    "(see the project's Datasets page)"
+                )
         write(
             f"\nIngest stripped metadata from {report.images_with_metadata} images "
             f"({', '.join(f'{k}: {v}' for k, v in report.metadata_removed.items()) or 'none'}); "
