@@ -148,6 +148,14 @@ bench: $(INSTALL_STAMP) ## Run the assignment benchmark (on a throwaway PostgreS
 			$(PY) bench/assignment.py $(BENCH_ARGS) ;; \
 	esac
 
+.PHONY: bench-export
+bench-export: $(INSTALL_STAMP) ## Build a Parquet version of 1M items x 5 labels (throwaway PostgreSQL unless DATABASE_URL names one)
+	@case "$${CHORUS_BENCH_DATABASE_URL:-}$${DATABASE_URL:-}" in \
+		postgres*) $(PY) bench/export.py $(BENCH_ARGS) ;; \
+		*) bash scripts/test-services.sh env -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND \
+			$(PY) bench/export.py $(BENCH_ARGS) ;; \
+	esac
+
 .PHONY: bench-agreement
 bench-agreement: $(INSTALL_STAMP) ## Agreement core vs krippendorff / crowd-kit (200k items x 5 labels)
 	$(PY) bench/agreement.py $(BENCH_ARGS)

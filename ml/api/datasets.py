@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from annotation import selectors as annotation_selectors
 from core.api.base import READ_ERRORS, WRITE_ERRORS, BaseApi, paginated_response
 from core.api.exceptions import error_responses
+from core.api.pagination import Pagination
 from core.api.permissions import request_user
 from core.errors import ApplicationError, Conflict, NotFound
 from ml import selectors, services
@@ -46,6 +47,8 @@ def _downloadable(version: DatasetVersion) -> None:
 
 class ProjectDatasetsApi(BaseApi):
     """A project's dataset versions (owner, auditors, staff), and queuing a new one."""
+
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="projects_datasets_list",

@@ -36,6 +36,12 @@ def test_browser_researcher_counts_builds_and_reads_a_version(live_server, chrom
         page.get_by_role("link", name="Datasets").click()
         page.get_by_role("link", name="Build a new version").click()
 
+        live = page.locator("#live-counts")
+        live.get_by_text("Would ship 10 items").wait_for()
+        # Live: typing a stricter minimum recounts without a submit.
+        page.get_by_label("Items need at least this many labels").fill("5")
+        live.get_by_text("Would ship 0 items").wait_for()
+        assert "too few labels: 10 items" in live.inner_text()
         page.get_by_label("Items need at least this many labels").fill("4")
         page.get_by_role("button", name="Count what would ship").click()
         page.get_by_role("heading", name="This recipe would ship").wait_for()
