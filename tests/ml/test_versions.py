@@ -212,3 +212,17 @@ def test_split_sizes_follow_ratios_and_label_distribution_reported(labelled) -> 
     distribution = version.counts["label_distribution"]
     assert set(distribution) == {"train", "validation", "test"}
     assert sum(Counter(distribution["train"]).values()) == sizes["train"]
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_progress_written_while_reading_through_copy_does_not_block_the_build(
+    labelled, monkeypatch
+) -> None:
+    """On PostgreSQL the build reads through COPY on the connection that also writes the
+    progress bar: a progress write during the COPY would wait for it forever."""
+    monkeypatch.setattr("ml.build.run.PROGRESS_INTERVAL_S", 0.0)
+
+    version = _build(labelled)
+
+    assert version.progress_done == version.progress_total > 0
