@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from annotation.models import Item
+from ml.models import DatasetVersion
+from ml.services import dataset_version_build_now
 from tests.annotation.analysis_data import Labelled, make_labelled_project
 
 # Distinct sentences: the factory's "sample text number N" are near-duplicates of each other.
@@ -42,3 +44,11 @@ def distinct_texts(labelled: Labelled) -> Labelled:
 @pytest.fixture
 def labelled(db) -> Labelled:
     return distinct_texts(make_labelled_project(n_items=10, n_annotators=4))
+
+
+def build_version(labelled: Labelled, recipe: dict[str, object] | None = None) -> DatasetVersion:
+    """Build a version here and now by ``recipe``, as its owner; it must succeed."""
+    project = labelled.project
+    version = dataset_version_build_now(project=project, actor=project.owner, recipe=recipe or {})
+    assert version.status == "done", version.error
+    return version

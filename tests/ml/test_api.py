@@ -14,16 +14,9 @@ from django.core.management.base import CommandError
 from annotation.models import Enrolment, Item, TakedownRequest
 from annotation.services import enrolment_withdraw, takedown_decide, takedown_file
 from ml.models import DatasetVersion
-from ml.services import dataset_version_build_now
+from tests.ml.conftest import build_version
 
 pytestmark = pytest.mark.django_db
-
-
-def _build(labelled, recipe=None) -> DatasetVersion:
-    project = labelled.project
-    version = dataset_version_build_now(project=project, actor=project.owner, recipe=recipe or {})
-    assert version.status == "done", version.error
-    return version
 
 
 def test_create_queues_and_builds_then_detail_and_list(
@@ -77,7 +70,7 @@ def test_dry_run_counts_without_building(labelled, client_for) -> None:
 
 
 def test_download_streams_zip_of_every_file_matching_manifest(labelled, client_for) -> None:
-    version = _build(labelled, {"formats": ["csv"]})
+    version = build_version(labelled, {"formats": ["csv"]})
 
     response = client_for(labelled.project.owner).get(f"/api/v1/datasets/{version.pk}/download/")
 
@@ -101,7 +94,7 @@ def test_auditor_reads_version_and_manifest_but_downloads_no_data(
     from core.models import Role
     from tests.core.factories import make_user
 
-    version = _build(labelled)
+    version = build_version(labelled)
     auditor = client_for(make_user(Role.AUDITOR))
 
     assert auditor.get(f"/api/v1/datasets/{version.pk}/").status_code == 200
@@ -115,7 +108,7 @@ def test_auditor_reads_version_and_manifest_but_downloads_no_data(
 def test_takedown_of_an_item_revokes_versions_holding_it_410_and_rebuild_without_it(
     labelled, client_for, django_capture_on_commit_callbacks
 ) -> None:
-    version = _build(labelled)
+    version = build_version(labelled)
     item = Item.objects.filter(project=labelled.project).order_by("pk")[0]
     (request,) = takedown_file(
         reference=str(item.pk), kind=TakedownRequest.Kind.PRIVACY, reason="It shows me."
@@ -148,7 +141,7 @@ def test_takedown_of_an_item_revokes_versions_holding_it_410_and_rebuild_without
 
 
 def test_withdrawal_revokes_versions_holding_the_annotators_labels(labelled) -> None:
-    version = _build(labelled)
+    version = build_version(labelled)
     annotator = labelled.annotators[0]
 
     enrolment_withdraw(
@@ -158,14 +151,14 @@ def test_withdrawal_revokes_versions_holding_the_annotators_labels(labelled) -> 
 
     version.refresh_from_db()
     assert version.is_revoked and "withdrew" in version.revoked_reason
-    rebuilt = _build(labelled)
+    rebuilt = build_version(labelled)
     assert rebuilt.counts["annotators"] == 3
     assert rebuilt.manifest["left_out"]["withdrawn"]["labels"] > 0
 
 
 def test_compare_reports_added_removed_moved(labelled, client_for) -> None:
-    first = _build(labelled, {"split": {"seed": 1}})
-    second = _build(labelled, {"split": {"seed": 2, "ratios": [0.5, 0.25, 0.25]}})
+    first = build_version(labelled, {"split": {"seed": 1}})
+    second = build_version(labelled, {"split": {"seed": 2, "ratios": [0.5, 0.25, 0.25]}})
 
     response = client_for(labelled.project.owner).get(
         f"/api/v1/datasets/{second.pk}/compare/{first.pk}/"

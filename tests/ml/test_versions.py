@@ -16,17 +16,10 @@ from annotation.services import enrolment_withdraw
 from core.errors import ValidationFailed
 from ml.models import DatasetVersion
 from ml.recipes import recipe_from_json
-from ml.services import dataset_version_build_now, dataset_version_dry_run
-from tests.ml.conftest import SENTENCES
+from ml.services import dataset_version_dry_run
+from tests.ml.conftest import SENTENCES, build_version
 
 pytestmark = pytest.mark.django_db
-
-
-def _build(labelled, recipe=None) -> DatasetVersion:
-    project = labelled.project
-    version = dataset_version_build_now(project=project, actor=project.owner, recipe=recipe or {})
-    assert version.status == "done", version.error
-    return version
 
 
 def _read(version: DatasetVersion, name: str) -> bytes:
@@ -59,7 +52,7 @@ def test_recipe_defaults_and_every_problem_reported() -> None:
 
 
 def test_build_publishes_bundle_with_manifest_of_every_file(labelled) -> None:
-    version = _build(labelled, {"formats": ["jsonl", "csv"]})
+    version = build_version(labelled, {"formats": ["jsonl", "csv"]})
 
     assert version.label == "v1.0" and version.built_at is not None
     paths = set(_data_files(version))
@@ -99,13 +92,13 @@ def test_build_publishes_bundle_with_manifest_of_every_file(labelled) -> None:
 
 def test_two_builds_of_one_recipe_have_byte_identical_data_files(labelled) -> None:
     recipe = {"formats": ["jsonl", "csv"], "stable_pseudonyms": True}
-    first = _build(labelled, recipe)
-    second = _build(labelled, recipe)
+    first = build_version(labelled, recipe)
+    second = build_version(labelled, recipe)
 
     assert _data_files(first) == _data_files(second)
     assert first.storage_prefix != second.storage_prefix
     # Without a stable key, pseudonyms differ between versions: not joinable.
-    third = _build(labelled, {"formats": ["jsonl", "csv"]})
+    third = build_version(labelled, {"formats": ["jsonl", "csv"]})
     assert _data_files(third)["annotations.parquet"] != _data_files(first)["annotations.parquet"]
 
 
@@ -127,7 +120,7 @@ def test_every_left_out_reason_counted_with_ids(labelled) -> None:
     dry = dataset_version_dry_run(
         project=labelled.project, actor=labelled.project.owner, recipe={"min_labels": 3}
     )
-    version = _build(labelled, {"min_labels": 3})
+    version = build_version(labelled, {"min_labels": 3})
 
     left = version.manifest["left_out"]
     assert left["tombstoned"]["items"] == [items[0].pk]
@@ -148,7 +141,7 @@ def test_every_left_out_reason_counted_with_ids(labelled) -> None:
 def test_grouped_split_never_puts_one_group_in_two_splits(labelled) -> None:
     for position, item in enumerate(Item.objects.filter(project=labelled.project).order_by("pk")):
         Item.objects.filter(pk=item.pk).update(creator=f"photographer-{position % 4}")
-    version = _build(
+    version = build_version(
         labelled,
         {"split": {"strategy": "grouped", "group_key": "creator", "ratios": [0.5, 0.25, 0.25]}},
     )
@@ -165,7 +158,7 @@ def test_near_duplicate_texts_kept_in_one_split(labelled) -> None:
     for item in items[:5]:
         # The same sentence with a word or a mark changed: one cluster.
         Item.objects.filter(pk=item.pk).update(text=base.replace("three", f"{item.pk} or three"))
-    version = _build(labelled, {"split": {"ratios": [0.4, 0.3, 0.3], "seed": 3}})
+    version = build_version(labelled, {"split": {"ratios": [0.4, 0.3, 0.3], "seed": 3}})
 
     items_frame = pd.concat(
         _frame(version, f"data/{s}.parquet") for s in ("train", "validation", "test")
@@ -181,7 +174,7 @@ def test_csv_cells_defused_against_formula_injection(labelled) -> None:
     Item.objects.filter(pk=item.pk).update(
         text='=HYPERLINK("http://evil.example","click")', attribution="+cmd|' /C calc'!A0"
     )
-    version = _build(labelled, {"formats": ["csv"]})
+    version = build_version(labelled, {"formats": ["csv"]})
 
     rows = []
     for split in ("train", "validation", "test"):
@@ -193,19 +186,21 @@ def test_csv_cells_defused_against_formula_injection(labelled) -> None:
 
 
 def test_numbering_minor_when_data_only_added_major_when_removed(labelled) -> None:
-    first = _build(labelled, {"split": {"seed": 1}})
-    second = _build(labelled, {"split": {"seed": 1}})
+    first = build_version(labelled, {"split": {"seed": 1}})
+    second = build_version(labelled, {"split": {"seed": 1}})
     assert (first.label, second.label) == ("v1.0", "v1.1")
 
     Item.objects.filter(project=labelled.project).order_by("pk").filter(
         pk=Item.objects.filter(project=labelled.project).order_by("pk")[0].pk
     ).update(tombstoned_at=timezone.now())
-    third = _build(labelled, {"split": {"seed": 1}})
+    third = build_version(labelled, {"split": {"seed": 1}})
     assert third.label == "v2.0"
 
 
 def test_split_sizes_follow_ratios_and_label_distribution_reported(labelled) -> None:
-    version = _build(labelled, {"split": {"strategy": "stratified", "ratios": [0.6, 0.2, 0.2]}})
+    version = build_version(
+        labelled, {"split": {"strategy": "stratified", "ratios": [0.6, 0.2, 0.2]}}
+    )
 
     sizes = version.counts["items"]
     assert sum(sizes.values()) == 10 and sizes["train"] >= 5
@@ -216,13 +211,13 @@ def test_split_sizes_follow_ratios_and_label_distribution_reported(labelled) -> 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
-def test_progress_written_while_reading_through_copy_does_not_block_the_build(
+def test_progress_written_while_reading_through_copy_does_not_block_thebuild_version(
     labelled, monkeypatch
 ) -> None:
     """On PostgreSQL the build reads through COPY on the connection that also writes the
     progress bar: a progress write during the COPY would wait for it forever."""
     monkeypatch.setattr("ml.build.run.PROGRESS_INTERVAL_S", 0.0)
 
-    version = _build(labelled)
+    version = build_version(labelled)
 
     assert version.progress_done == version.progress_total > 0
