@@ -7,6 +7,8 @@ from typing import Any
 
 from annotation.models import Annotation, Item
 from annotation.signals import item_taken_down, labels_withdrawn
+from core.db import advisory_xact_lock
+from ml.build.locks import NUMBER_LOCK
 from ml.selectors import dataset_versions_holding
 from ml.services import dataset_version_revoke
 
@@ -14,6 +16,9 @@ from ml.services import dataset_version_revoke
 def _revoke_for_takedown(
     sender: object, *, item: Item, request: Any, actor: Any, **_: Any
 ) -> list[dict[str, Any]]:
+    # The lock a build publishes under: a build either sees this takedown before it
+    # publishes, or is published before this looks (and is revoked here).
+    advisory_xact_lock(NUMBER_LOCK, item.project_id)
     affected = []
     for version in dataset_versions_holding(project_id=item.project_id, item_ids={item.pk}):
         dataset_version_revoke(
@@ -29,6 +34,7 @@ def _revoke_for_takedown(
 def _revoke_for_withdrawal(
     sender: object, *, project_id: int, annotator_id: int, item_ids: list[int], actor: Any, **_: Any
 ) -> list[dict[str, Any]]:
+    advisory_xact_lock(NUMBER_LOCK, project_id)
     affected = []
     for version in dataset_versions_holding(project_id=project_id, item_ids=set(item_ids)):
         # Only a version built after at least one of these labels was given holds them.

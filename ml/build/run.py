@@ -4,7 +4,7 @@ import json
 import logging
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,13 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from annotation.models import Modality, Project
+from annotation.models import Annotation, Item, Modality, Project
 from annotation.schemas import LabelSchema
 from core.db import advisory_xact_lock
 from core.jobs import JobRun
 from ml.build.aggregate import targets_compute
 from ml.build.bundle import BUNDLE_FORMAT, bundle_write, pseudonym_key_for
+from ml.build.locks import NUMBER_LOCK
 from ml.build.collect import Collected, collect, data_size, group_values
 from ml.build.contamination import ContaminationResult, contamination_check
 from ml.engine.splits import SplitSpec, assign_splits
@@ -34,7 +35,6 @@ from provenance.services import audit_record
 logger = logging.getLogger(__name__)
 
 STORAGE_ROOT = "datasets"
-NUMBER_LOCK = "ml.dataset-version-number"
 # Files of an abandoned build attempt are deleted once this old.
 ORPHAN_AGE_S = 3600
 # The progress bar is written at most this often.
@@ -205,7 +205,69 @@ class _Clock:
         self.last = now
 
 
+# Reads of the data before a build that keeps finding people's rights exercised during it
+# gives up (with a message), and the margin by which "during" is widened: withdrawals are
+# stamped by the web server's clock.
+MAX_READS = 3
+CHANGE_MARGIN_S = 60
+
+
+class DataChanged(Exception):
+    """Labels the build read were withdrawn, or items it read taken down, before it could
+    publish: the version must not ship them, so the data is read again."""
+
+
+def _database_now() -> datetime:
+    now: datetime = DatasetVersion.objects.annotate(now=Now()).values_list("now", flat=True)[0]
+    return now
+
+
+def _changed_since(
+    project: Project, since: datetime, membership: Membership, shipped: pd.DataFrame
+) -> str:
+    """What happened since the read to data this version holds ("" if nothing): an item it
+    holds taken down, or a label it ships withdrawn. Called under ``NUMBER_LOCK``, which
+    the revocation receivers take too: a withdrawal or takedown either committed before
+    this check (seen here) or runs after publication (and revokes the published version)."""
+    margin = since - timedelta(seconds=CHANGE_MARGIN_S)
+    taken_down = Item.objects.filter(project=project, tombstoned_at__gte=margin).values_list(
+        "pk", flat=True
+    )
+    if any(membership.holds(pk) for pk in taken_down):
+        return "an item it holds was taken down"
+    withdrawn = set(
+        Annotation.objects.filter(
+            project=project, withdrawn=True, withdrawn_at__gte=margin
+        ).values_list("item_id", "annotator_id")
+    )
+    if withdrawn:
+        items = {item for item, _annotator in withdrawn}
+        candidates = shipped[shipped["item_id"].isin(items)]
+        pairs = zip(candidates["item_id"], candidates["annotator_id"], strict=True)
+        if any((int(item), int(annotator)) in withdrawn for item, annotator in pairs):
+            return "an annotator whose labels it holds withdrew"
+    return ""
+
+
 def dataset_version_execute(run: JobRun[DatasetVersion]) -> None:
+    """Build the version; if people's rights were exercised on the data while it was being
+    built, read it again (at most ``MAX_READS`` times), then fail with a message."""
+    for attempt in range(1, MAX_READS + 1):
+        try:
+            _build_once(run)
+            return
+        except DataChanged as change:
+            logger.info("dataset version %s: %s; reading again", run.job.pk, change)
+            if attempt == MAX_READS:
+                with transaction.atomic():
+                    run.fail(
+                        f"The data changed while it was being built ({change}), {MAX_READS} "
+                        "times in a row. Build it again once the withdrawals and takedowns "
+                        "in progress are done."
+                    )
+
+
+def _build_once(run: JobRun[DatasetVersion]) -> None:
     clock = _Clock()
     version = DatasetVersion.objects.select_related("project", "created_by").get(pk=run.job.pk)
     project = version.project
@@ -216,6 +278,7 @@ def dataset_version_execute(run: JobRun[DatasetVersion]) -> None:
         progress_total=data_size(project), progress_done=0
     )
     progress = _Progress(version.pk)
+    read_since = _database_now()
     collected = collect(project, recipe, progress)
     progress.flush()
     clock.lap("read")
@@ -272,6 +335,9 @@ def dataset_version_execute(run: JobRun[DatasetVersion]) -> None:
     try:
         with transaction.atomic():
             advisory_xact_lock(NUMBER_LOCK, project.pk)
+            change = _changed_since(project, read_since, membership, collected.annotations)
+            if change:
+                raise DataChanged(change)
             major, minor = _number(project, membership)
             clock.lap("publish")
             run.complete(

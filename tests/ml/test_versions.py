@@ -221,3 +221,32 @@ def test_progress_written_while_reading_through_copy_does_not_block_thebuild_ver
     version = build_version(labelled)
 
     assert version.progress_done == version.progress_total > 0
+
+
+def test_withdrawal_during_a_build_is_not_shipped_the_data_is_read_again(
+    labelled, monkeypatch
+) -> None:
+    """A withdrawal that lands between the build's read and its publication: the build
+    reads again, and the version holds none of those labels (nor is it revoked later)."""
+    from ml.build import run as build_run
+
+    original = build_run.bundle_write
+    withdrawn = labelled.annotators[2]
+    calls = []
+
+    def withdraw_meanwhile(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            enrolment_withdraw(
+                enrolment=Enrolment.objects.get(project=labelled.project, annotator=withdrawn),
+                actor=withdrawn,
+            )
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(build_run, "bundle_write", withdraw_meanwhile)
+
+    version = build_version(labelled)
+
+    assert len(calls) == 2
+    assert version.counts["annotators"] == 3 and not version.is_revoked
+    assert _frame(version, "annotations.parquet")["annotator"].nunique() == 3
