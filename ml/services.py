@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 
 from annotation.models import Project
 from core.errors import Conflict, PermissionDenied
-from core.jobs import job_enqueue
+from core.jobs import job_enqueue, job_fresh_fields
 from core.jobs.runner import job_run_here
 from core.models import User
 from ml.models import DatasetVersion
@@ -44,7 +44,7 @@ def dataset_version_dry_run(*, project: Project, actor: User, recipe: object) ->
     _check_manages(project, actor)
     cleaned = recipe_from_json(recipe)
     # Imported here: pandas stays out of web start-up.
-    from ml.build.collect import LEFT_OUT_REASONS, collect
+    from ml.build.collect import collect
 
     collected = collect(project, cleaned)
     return DryRun(
@@ -52,11 +52,7 @@ def dataset_version_dry_run(*, project: Project, actor: User, recipe: object) ->
         items=len(collected.items),
         labels=len(collected.annotations),
         annotators=len(collected.annotators),
-        left_out={
-            reason: counts
-            for reason, counts in collected.left_out_counts().items()
-            if reason in LEFT_OUT_REASONS
-        },
+        left_out=collected.left_out_counts(),
     )
 
 
@@ -119,8 +115,6 @@ def dataset_version_rebuild(*, version: DatasetVersion, actor: User) -> DatasetV
 def dataset_version_retry(*, version: DatasetVersion, actor: User) -> DatasetVersion:
     """Queue a failed build again (the same row, from scratch)."""
     _check_manages(version.project, actor)
-    from core.jobs import job_fresh_fields
-
     with transaction.atomic():
         updated = DatasetVersion.objects.filter(
             pk=version.pk, status=DatasetVersion.Status.FAILED

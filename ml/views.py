@@ -37,15 +37,16 @@ REASON_LABELS = {
 def dataset_list(request: HttpRequest, project_id: int) -> HttpResponse:
     user = current_user(request)
     project, versions = selectors.dataset_versions_for(user=user, project_id=project_id)
-    building = any(v.status in ("pending", "running") for v in versions[:20])
+    shown = list(versions[:100])
     return render(
         request,
         "ml/dataset_list.html",
         {
             "project": project,
-            "versions": versions[:100],
+            "versions": shown,
             "can_manage": project.is_managed_by(user),
-            "refresh": building,
+            # While a build runs, the page follows its progress bar.
+            "refresh": any(v.status in ("pending", "running") for v in shown),
         },
     )
 

@@ -564,9 +564,6 @@ def analysis_compute(*, project: Project, filters: Mapping[str, object]) -> Agre
     return analysis
 
 
-IN_PROGRESS = (AgreementAnalysis.Status.PENDING, AgreementAnalysis.Status.RUNNING)
-
-
 def _stored(*, project: Project, filters: dict[str, str]) -> QuerySet[AgreementAnalysis]:
     return AgreementAnalysis.objects.filter(
         project=project, filters_key=analysis_filters_key(filters)

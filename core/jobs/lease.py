@@ -27,15 +27,20 @@ class LeaseLost(Exception):
     sweeper gave up on it. The run must not record anything; its transaction rolls back."""
 
 
+def job_released_fields() -> dict[str, Any]:
+    """The fields that end a lease, for ``.update(**...)``: whoever held it holds it no
+    more (the job is finished, or queued again for someone else)."""
+    return {"lease_owner": "", "lease_expires_at": None, "updated_at": Now()}
+
+
 def job_fresh_fields() -> dict[str, Any]:
     """The fields that queue an existing job row afresh, for ``.update(**...)``: someone
     asked for the work again, so earlier attempts and messages no longer count. A run
     still holding the old lease loses it (it can no longer record its outcome)."""
     return {
+        **job_released_fields(),
         "status": JobStatus.PENDING,
         "attempts": 0,
-        "lease_owner": "",
-        "lease_expires_at": None,
         "heartbeat_at": None,
         "dispatched_at": None,
         "dispatch_error": "",
@@ -43,7 +48,6 @@ def job_fresh_fields() -> dict[str, Any]:
         "started_at": None,
         "finished_at": None,
         "error": "",
-        "updated_at": Now(),
     }
 
 
@@ -152,14 +156,7 @@ class JobRun(Generic[J]):
             ._default_manager.filter(
                 pk=self.job.pk, status=JobStatus.RUNNING, lease_owner=self.owner
             )
-            .update(
-                status=status,
-                finished_at=Now(),
-                lease_owner="",
-                lease_expires_at=None,
-                updated_at=Now(),
-                **fields,
-            )
+            .update(**job_released_fields(), status=status, finished_at=Now(), **fields)
         )
         if not updated:
             raise LeaseLost(f"{self.job._meta.label} {self.job.pk}")

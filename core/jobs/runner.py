@@ -5,21 +5,20 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from core.db import is_transient
 from core.jobs.lease import Heartbeat, JobRun, LeaseLost, job_claim
-from core.jobs.registry import JobKind, job_kind_register
+from core.jobs.registry import JobKind, job_kind_for, job_kind_register
 from core.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
-J = TypeVar("J", bound=Job)
 Work = Callable[[JobRun[Any]], None]
 
 # Seconds before the soft time limit interrupts the work: time to record the failure.
@@ -88,10 +87,6 @@ def job_task(
 def job_run_here(model: type[Job], job_id: int) -> str:
     """Run the job in this process, now, through the same claim and lease as a worker
     (for the demo and tests): a job that is finished or held by a live worker is left."""
-    from celery import current_app
-
-    from core.jobs.registry import job_kind_for
-
     result = current_app.tasks[job_kind_for(model).task_name].apply(args=(job_id,))
     return str(result.result)
 
@@ -176,22 +171,18 @@ def _attempt(
         minutes = max(1, kind.time_limit_s // 60)
         _give_up(kind, run, f"It ran over its time limit ({minutes} minutes) and was stopped.")
         return JobStatus.FAILED
-    except DatabaseError as error:
-        if not is_transient(error):
-            logger.exception("%s %s failed", kind.label, job_id)
-            _give_up(kind, run, "It failed unexpectedly; the error is in the worker's log.")
+    except Exception as error:
+        if isinstance(error, DatabaseError) and is_transient(error):
+            if heartbeat is not None:
+                heartbeat.stop()
+            _retry_or_return(task, kind, job_id, error, eager=eager, retries=retries)
+            _give_up(
+                kind,
+                run,
+                f"The database kept failing ({type(error).__name__}); it was tried "
+                f"{retries + 1} times. Start it again once the database is healthy.",
+            )
             return JobStatus.FAILED
-        if heartbeat is not None:
-            heartbeat.stop()
-        _retry_or_return(task, kind, job_id, error, eager=eager, retries=retries)
-        _give_up(
-            kind,
-            run,
-            f"The database kept failing ({type(error).__name__}); it was tried "
-            f"{retries + 1} times. Start it again once the database is healthy.",
-        )
-        return JobStatus.FAILED
-    except Exception:
         logger.exception("%s %s failed", kind.label, job_id)
         _give_up(kind, run, "It failed unexpectedly; the error is in the worker's log.")
         return JobStatus.FAILED

@@ -16,6 +16,7 @@ from django.db.models.functions import Now
 
 from core.db import db_now_plus
 from core.jobs.dispatch import Dispatch, job_send
+from core.jobs.lease import job_released_fields
 from core.jobs.registry import JobKind, job_kinds
 from core.models import Job, JobStatus
 
@@ -44,9 +45,10 @@ def _seen(job: Job) -> str:
     return job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC") if job.heartbeat_at else "never"
 
 
-def _expired_leases(kind: JobKind, report: SweepReport) -> list[Dispatch]:
-    """Jobs whose worker stopped renewing its lease: queue them again, or fail them once
-    they have had their attempts."""
+def _expired_leases(kind: JobKind, report: SweepReport) -> tuple[list[Dispatch], list[Job]]:
+    """Jobs whose worker stopped renewing its lease: queue them again (returned to be sent
+    once committed), or fail them once they have had their attempts (returned for their
+    kind's clean-up, also once committed)."""
     model = kind.model
     # A running row without a lease predates leases (or was written by hand): expired.
     expired = Q(lease_expires_at__lt=Now()) | Q(lease_expires_at__isnull=True)
@@ -68,12 +70,7 @@ def _expired_leases(kind: JobKind, report: SweepReport) -> list[Dispatch]:
                 f"responding each time (last heartbeat {last}). It was not tried again."
             )
             if same.update(
-                status=JobStatus.FAILED,
-                error=message,
-                lease_owner="",
-                lease_expires_at=None,
-                finished_at=Now(),
-                updated_at=Now(),
+                **job_released_fields(), status=JobStatus.FAILED, error=message, finished_at=Now()
             ):
                 failed.append(job)
             continue
@@ -82,23 +79,23 @@ def _expired_leases(kind: JobKind, report: SweepReport) -> list[Dispatch]:
             f"again (attempt {job.attempts + 1} of at most {kind.max_attempts})."
         )
         if same.update(
-            status=JobStatus.PENDING,
-            error=message,
-            lease_owner="",
-            lease_expires_at=None,
-            dispatched_at=None,
-            updated_at=Now(),
+            **job_released_fields(), status=JobStatus.PENDING, error=message, dispatched_at=None
         ):
             to_send.append(Dispatch(kind=kind, job_id=job.pk))
     report.add(kind, "requeued", len(to_send))
     report.add(kind, "failed", len(failed))
+    return to_send, failed
+
+
+def _failed_tidy(kind: JobKind, failed: list[Job]) -> None:
     hook = kind.failed_hook()
     for job in failed:
         logger.warning("%s %s failed: its workers kept stopping", kind.label, job.pk)
         if hook is not None:
+            # After the commit, as in the runner: a hook deletes files, which no rollback
+            # brings back.
             job.refresh_from_db()
             hook(job)
-    return to_send
 
 
 def _undelivered(kind: JobKind) -> list[Dispatch]:
@@ -134,7 +131,8 @@ def jobs_sweep() -> SweepReport:
     report = SweepReport()
     for kind in job_kinds():
         with transaction.atomic():
-            to_send = _expired_leases(kind, report)
+            to_send, failed = _expired_leases(kind, report)
+        _failed_tidy(kind, failed)
         resend = _undelivered(kind)
         for dispatch in to_send + resend:
             job_send(dispatch)
