@@ -23,7 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from django.conf import settings
 from django.core.files.storage import default_storage
 
@@ -54,6 +57,27 @@ def image_path(sha256: str, stored_name: str) -> str:
     return f"images/{sha256}.{extension}"
 
 
+def _in_item_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by item id (stable); items are read in that order, so usually as they are."""
+    if not frame["item_id"].is_monotonic_increasing:
+        frame = frame.sort_values("item_id", kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _soft_label_column(soft: pd.DataFrame) -> pd.arrays.ArrowExtensionArray:
+    """One list of the category shares per row, an Arrow list column built from the
+    matrix and its row offsets (a million Python lists would take 150 MB and seconds). A
+    NaN share (an item without labels) is a null, as pyarrow makes it of a Python list."""
+    shares = soft.to_numpy(dtype=float)
+    rows, width = shares.shape
+    flat = shares.ravel()
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32)),
+        pa.array(flat, mask=np.isnan(flat)),
+    )
+    return pd.arrays.ArrowExtensionArray(lists)
+
+
 def _item_table(
     items: pd.DataFrame, splits: pd.Series, targets: Targets, *, image_project: bool
 ) -> pd.DataFrame:
@@ -74,36 +98,63 @@ def _item_table(
         frame["dawid_skene"] = index.map(targets.dawid_skene).astype("string")
         frame["dawid_skene_confidence"] = index.map(targets.dawid_skene_confidence).astype(float)
     if targets.soft is not None:
-        soft = targets.soft.reindex(index.to_numpy())
-        frame["soft_label"] = soft.to_numpy(dtype=float).tolist()
+        frame["soft_label"] = _soft_label_column(targets.soft.reindex(index.to_numpy()))
     frame["n_labels"] = items["n_labels"].astype("int64")
     frame["metadata"] = [
         json.dumps(data, sort_keys=True, ensure_ascii=False) if data else "{}"
         for data in items["metadata"]
     ]
-    return frame.sort_values("item_id", kind="stable").reset_index(drop=True)
+    return _in_item_order(frame)
 
 
-def _annotation_table(annotations: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    # Ordered by item, then by annotator as stored (a stable order that sorting 5M
-    # pseudonym strings would only make slower; pseudonyms differ between versions anyway).
-    annotations = annotations.sort_values(["item_id", "annotator_id"], kind="stable")
-    frame = pd.DataFrame(
+def _in_label_order(item: npt.NDArray[np.int64], annotator: npt.NDArray[np.int64]) -> bool:
+    """Whether labels are ordered by item, then annotator (as they are read)."""
+    same_item = item[1:] == item[:-1]
+    return bool(
+        np.all((item[1:] > item[:-1]) | (same_item & (annotator[1:] >= annotator[:-1])))
+    )
+
+
+def _label_column(values: pd.Series) -> pa.Array:
+    """The labels as text: a string as it is, any other value as sorted-key JSON. A
+    categorical column is converted per category, not per label."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        if len(codes) == 0 or codes.min() >= 0:
+            texts = pa.array(_label_texts(values.cat.categories), type=pa.string())
+            return texts.take(pa.array(codes))
+    return pa.array(_label_texts(values), type=pa.string())
+
+
+def _label_texts(values: Iterable[Any]) -> list[str]:
+    return [
+        value if isinstance(value, str) else json.dumps(value, sort_keys=True) for value in values
+    ]
+
+
+def _annotation_table(annotations: pd.DataFrame, key: bytes) -> pa.Table:
+    """One row per label, ordered by item, then by annotator as stored (a stable order
+    that sorting 5M pseudonym strings would only make slower; pseudonyms differ between
+    versions anyway). Built as Arrow columns: the pseudonym and label columns are taken
+    from one string per annotator and per label value, not made per label."""
+    item = annotations["item_id"].to_numpy(dtype=np.int64)
+    annotator = annotations["annotator_id"].to_numpy(dtype=np.int64)
+    if not _in_label_order(item, annotator):
+        order = np.lexsort((annotator, item))
+        annotations = annotations.iloc[order]
+        item, annotator = item[order], annotator[order]
+    # One HMAC per annotator, not per label.
+    annotator_ids, annotator_codes = np.unique(annotator, return_inverse=True)
+    pseudonyms = pa.array([pseudonym(key, int(pk)) for pk in annotator_ids], type=pa.string())
+    return pa.table(
         {
-            "item_id": annotations["item_id"].astype("int64"),
-            # One HMAC per annotator, not per label.
-            "annotator": annotations["annotator_id"].map(
-                {int(pk): pseudonym(key, int(pk)) for pk in annotations["annotator_id"].unique()}
-            ),
-            "label": [
-                value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-                for value in annotations["value"]
-            ],
-            "confidence": annotations["confidence"].astype("Int64"),
-            "time_spent_ms": annotations["time_spent_ms"].astype("Int64"),
+            "item_id": pa.array(item),
+            "annotator": pseudonyms.take(pa.array(annotator_codes)),
+            "label": _label_column(annotations["value"]),
+            "confidence": pa.array(annotations["confidence"].astype("Int64")),
+            "time_spent_ms": pa.array(annotations["time_spent_ms"].astype("Int64")),
         }
     )
-    return frame.reset_index(drop=True)
 
 
 def _annotator_table(collected: Collected, survey: Any, key: bytes) -> pd.DataFrame:
@@ -140,7 +191,7 @@ def _license_table(items: pd.DataFrame) -> pd.DataFrame:
             "creator": items["creator"].astype(str),
         }
     )
-    return frame.sort_values("item_id", kind="stable").reset_index(drop=True)
+    return _in_item_order(frame)
 
 
 def _copy_images(items: pd.DataFrame, root: Path) -> Iterable[Path]:

@@ -60,20 +60,23 @@ class ContaminationResult:
 def contamination_check(
     items: pd.DataFrame, recipe: Recipe, *, image_project: bool
 ) -> ContaminationResult:
-    ids = [int(pk) for pk in items["item_id"]]
+    # Hashes and texts go as the columns themselves: neardup codes the hashes without a
+    # Python string per item and reads the texts a slice at a time. ``tolist`` is 4x faster
+    # than iterating an Arrow-backed column.
+    ids = items["item_id"].astype("int64").tolist()
     thresholds = recipe.near_duplicates
     if image_project:
         report = neardup.find_clusters(
             ids,
-            sha256=list(items["sha256"]),
-            phashes=list(items["phash"]),
+            sha256=items["sha256"],
+            phashes=items["phash"].tolist(),
             image_max_distance=thresholds.image_max_distance,
         )
     else:
         report = neardup.find_clusters(
             ids,
-            sha256=list(items["sha256"]),
-            texts=list(items["text"]),
+            sha256=items["sha256"],
+            texts=items["text"],
             text_threshold=thresholds.text_threshold,
         )
     return ContaminationResult(

@@ -42,17 +42,21 @@ class DisjointSets:
             self.union(a, b)
 
     def roots(self) -> npt.NDArray[np.int64]:
-        """The root (smallest member) of every position's set."""
-        return np.fromiter((self.find(p) for p in range(len(self._parent))), dtype=np.int64)
+        """The root (smallest member) of every position's set: the parents followed to
+        their fixed point, all positions at once (pointer jumping; no Python per position)."""
+        roots = np.array(self._parent, dtype=np.int64)
+        while True:
+            grandparents = roots[roots]
+            if np.array_equal(grandparents, roots):
+                return roots
+            roots = grandparents
 
 
 def union_equal_codes(sets: DisjointSets, codes: npt.NDArray[np.int64]) -> None:
     """Join every position with the first position of the same code; a negative code
-    (a missing value) joins nothing."""
-    first: dict[int, int] = {}
-    for position, code in enumerate(codes.tolist()):
-        if code < 0:
-            continue
-        anchor = first.setdefault(code, position)
-        if anchor != position:
-            sets.union(anchor, position)
+    (a missing value) joins nothing. Only positions that repeat a code reach Python."""
+    present = np.flatnonzero(codes >= 0)
+    _, first, inverse = np.unique(codes[present], return_index=True, return_inverse=True)
+    anchors = present[first][inverse]
+    repeats = anchors != present
+    sets.union_pairs(zip(anchors[repeats].tolist(), present[repeats].tolist(), strict=True))

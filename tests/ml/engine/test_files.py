@@ -135,6 +135,35 @@ def test_write_parquet_cell_holding_the_writer_string_is_untouched(tmp_path):
     assert pq.read_table(path).column("text").to_pylist() == [created_by, created_by]
 
 
+def test_write_parquet_same_rows_in_other_chunks_give_identical_bytes(tmp_path):
+    # Over a data page (1 MiB) of distinct texts: pyarrow cuts pages at chunk ends.
+    count = 20_000
+    words = pa.array(
+        [f"{n * 7919 % 100003:06d} text number {n} " * 3 for n in range(count)],
+        type=pa.large_string(),
+    )
+    whole = pa.table({"text": words})
+    pieces = pa.chunked_array([words.slice(start, 1537) for start in range(0, count, 1537)])
+    chunked = pa.table({"text": pieces})
+    write_parquet(whole, tmp_path / "a.parquet")
+    write_parquet(chunked, tmp_path / "b.parquet")
+
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_write_parquet_several_row_groups_with_nan_round_trip(tmp_path, monkeypatch):
+    # The proof reads one row group at a time; a NaN in a later group must pass it too.
+    monkeypatch.setitem(PARQUET_OPTIONS, "row_group_size", 100)
+    values = [float(n) for n in range(250)]
+    values[180] = float("nan")
+    path = tmp_path / "a.parquet"
+    write_parquet(pa.table({"x": pa.array(values)}), path)
+
+    assert pq.ParquetFile(path).num_row_groups == 3
+    read = pq.read_table(path).column("x").to_pylist()
+    assert math.isnan(read[180]) and read[:180] == values[:180] and read[181:] == values[181:]
+
+
 def test_write_parquet_options_pin_the_byte_relevant_defaults():
     assert PARQUET_OPTIONS["compression"] == "zstd"
     assert PARQUET_OPTIONS["store_schema"] is False
@@ -220,6 +249,26 @@ def test_write_csv_defuses_formula_injection_and_keeps_numbers(tmp_path):
     assert [row[1] for row in rows[1:]] == ["-1", "2", "3", "4", "5", "6"]
     assert [row[2] for row in rows[1:]] == ["-0.5", "", "1e-20", "0.1", "2.0", "3.0"]
     assert rows[1][3] == ""
+
+
+def test_write_csv_text_columns_written_as_object_columns_are(tmp_path):
+    # Text columns are defused once per distinct value; the cells must be those of the
+    # same values in an object column, defused one by one.
+    values = ["=1+1", "", "plain", "=1+1", None, "-2", "a,b", 'say "x"', "plain", "ünï"]
+    numbers = {
+        "n": list(range(-5, 5)),
+        "maybe": pd.array([1, None, 3, 4, 5, 6, 7, 8, 9, 10], dtype="Int64"),
+    }
+    as_text = pd.DataFrame({"t": pd.array(values, dtype="str"), **numbers})
+    as_string = pd.DataFrame({"t": pd.array(values, dtype="string"), **numbers})
+    as_objects = pd.DataFrame({"t": pd.Series(values, dtype=object), **numbers})
+    for name, frame in (("text", as_text), ("string", as_string), ("objects", as_objects)):
+        write_csv(frame, tmp_path / f"{name}.csv")
+
+    expected = (tmp_path / "objects.csv").read_bytes()
+    assert (tmp_path / "text.csv").read_bytes() == expected
+    assert (tmp_path / "string.csv").read_bytes() == expected
+    assert expected.splitlines()[1:4] == [b"'=1+1,-5,1", b",-4,", b"plain,-3,3"]
 
 
 def test_write_csv_lists_are_compact_json(tmp_path):

@@ -8,6 +8,7 @@ import imagehash
 import numpy as np
 import pandas as pd
 import pytest
+from datasketch import MinHash  # type: ignore[import-untyped]  # no py.typed, no stubs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
@@ -17,6 +18,7 @@ from ml.engine.neardup import (
     ClusterCrossing,
     DuplicateCluster,
     Match,
+    _minhash_signatures,
     _shingles,
     _text_band_keys,
     clusters_crossing,
@@ -137,6 +139,55 @@ def test_lsh_bands_recall_at_threshold_is_at_least_target():
         assert bands * rows <= 128 and bands >= 2
         assert 1 - (1 - threshold**rows) ** bands >= 0.99
     assert lsh_bands(0.8, 128) == (21, 6)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _shingle_hash(shingle: str) -> int:
+    """The shingle hash of ``neardup`` one shingle at a time, in Python integers: the
+    polynomial of the code points in base 0x9E3779B97F4A7C15 modulo 2**64, fmix64, low 32
+    bits."""
+    h = 0
+    for char in shingle:
+        h = (h * 0x9E3779B97F4A7C15 + ord(char)) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    h ^= h >> 33
+    return h & 0xFFFFFFFF
+
+
+@pytest.mark.parametrize("permuted_bytes", [1 << 23, 4 * 64 * 7])
+def test_minhash_signatures_equal_datasketch_with_same_shingle_hash(monkeypatch, permuted_bytes):
+    # 4 * 64 * 7 bytes: blocks of 7 shingles, so that most texts straddle blocks.
+    monkeypatch.setattr("ml.engine.neardup.PERMUTED_BYTES", permuted_bytes)
+    rng = random.Random(2)
+    texts = [
+        "x",  # one character
+        "ok",  # shorter than a shingle: one shingle, the whole text
+        "abcde",  # exactly one shingle
+        "aaaaaaaa",  # one distinct shingle, repeated
+        "café crème brûlée",
+        "नमस्ते दुनिया",
+        "日本語のテキストと絵文字 😀🎉",
+        _sentence(rng, 12),
+        "x",  # a text repeated, next to others
+    ]
+
+    signatures = _minhash_signatures(texts, shingle_size=5, num_perm=64, seed=7)
+
+    assert signatures.shape == (64, len(texts))
+    for position, text in enumerate(texts):
+        expected = MinHash(num_perm=64, seed=7, scheme="affine32", hashfunc=_shingle_hash)
+        expected.update_batch(sorted(_shingles(text, 5)))
+        np.testing.assert_array_equal(signatures[:, position], expected.hashvalues)
+
+
+def test_minhash_signatures_empty_text_raises():
+    with pytest.raises(ValueError, match="empty text"):
+        _minhash_signatures(["abc", ""], shingle_size=5, num_perm=16, seed=1)
 
 
 def test_text_clusters_edited_copies_clustered_and_unrelated_not():
