@@ -15,8 +15,11 @@ WORKDIR /app
 
 # Dependencies first, from the runtime lock alone (pinned, hash-checked: the versions CI
 # tested), so a code change reuses this layer.
+# torch is locked to its CPU build (2.13.0+cpu), which PyTorch's own index serves; a CUDA
+# worker image needs the CUDA build of the same release instead (README, GPU workers).
 COPY requirements/base.lock.txt ./requirements/
-RUN pip install --require-hashes --no-deps -r requirements/base.lock.txt
+RUN pip install --require-hashes --no-deps --extra-index-url https://download.pytorch.org/whl/cpu \
+    -r requirements/base.lock.txt
 
 # The code runs from /app (PYTHONPATH), one copy, so web, workers and manage.py agree on
 # BASE_DIR; installing it into site-packages as well would give Celery a second copy.
@@ -30,8 +33,8 @@ RUN DEBUG=0 SECRET_KEY=build-step-only-collectstatic-key-never-used-at-runtime \
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chorus \
-    && mkdir -p /data/media /srv/static \
-    && chown chorus /data/media /srv/static
+    && mkdir -p /data/media /data/cache /srv/static \
+    && chown chorus /data/media /data/cache /srv/static
 USER chorus
 
 EXPOSE 8000

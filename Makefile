@@ -160,6 +160,10 @@ bench-export: $(INSTALL_STAMP) ## Build a Parquet version of 1M items x 5 labels
 bench-agreement: $(INSTALL_STAMP) ## Agreement core vs krippendorff / crowd-kit (200k items x 5 labels)
 	$(PY) bench/agreement.py $(BENCH_ARGS)
 
+.PHONY: bench-ml
+bench-ml: $(INSTALL_STAMP) ## ML engine: MiniLM encoding vs raw sentence-transformers, cache, text-head epochs (no database)
+	$(EMBEDDED_ENV) $(PY) bench/ml.py $(BENCH_ARGS)
+
 .PHONY: services-up
 services-up: ## docker compose: start postgres and redis only
 	docker compose up -d postgres redis

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("ordinal", "nominal", "multi_label", "free_text")
+# One choice per label: the kinds that have classes to aggregate and train on.
+SINGLE_CHOICE_KINDS = ("ordinal", "nominal")
 MAX_CHOICES = 50
 MAX_FREE_TEXT = 5000
 
@@ -34,6 +36,10 @@ class LabelSchema:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(choice.value for choice in self.choices))
+
+    @property
+    def is_single_choice(self) -> bool:
+        return self.kind in SINGLE_CHOICE_KINDS
 
     @classmethod
     def from_json(cls, data: Any) -> "LabelSchema":
@@ -105,7 +111,7 @@ class LabelSchema:
 
     def validate(self, value: Any) -> Any:
         """Return the value in canonical form, or raise ``SchemaError``."""
-        if self.kind in ("ordinal", "nominal"):
+        if self.is_single_choice:
             if not isinstance(value, str) or value not in self.values:
                 raise SchemaError(f"Label must be one of: {', '.join(self.values)}.")
             return value

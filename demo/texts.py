@@ -171,7 +171,14 @@ def texts_csv(texts: Sequence[DemoText], rng: random.Random) -> bytes:
             index, rng, TEXT_LICENSES, TEXT_SOURCES
         )
         creator = f"forum user {rng.randint(100, 999)}"
-        metadata = {"template_category": text.category, "synthetic": True, "language": "en"}
+        metadata = {
+            "template_category": text.category,
+            "synthetic": True,
+            "language": "en",
+            # Groups a trained model's errors are reported by (target group x length).
+            "target_group": next((g for g in INVENTED_GROUPS if g in text.text), "none"),
+            "length": "short" if len(text.text.split()) <= 10 else "long",
+        }
         writer.writerow(
             [
                 text.external_id,

@@ -113,3 +113,115 @@ def initial_from(recipe: Recipe) -> dict[str, Any]:
         "image_max_distance": recipe.near_duplicates.image_max_distance,
         "stable_pseudonyms": recipe.stable_pseudonyms,
     }
+
+
+DEVICE_LABELS = {
+    "auto": "GPU when the worker has one, else CPU",
+    "cpu": "CPU",
+    "cuda": "GPU (fails on a worker without one)",
+}
+HEAD_LABELS = {"linear": "Linear", "mlp": "Small MLP (one hidden layer)"}
+
+
+class TrainingRunForm(forms.Form):
+    """A training run on one version: the choices that version and the deployment offer,
+    the engine's defaults filled in. ``request_json`` gives what ``ml.training.params``
+    validates (the one place the rules live)."""
+
+    target = forms.ChoiceField(label="Train on")
+    encoder = forms.ChoiceField(label="Text encoder (frozen)")
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Seed")
+    device = forms.ChoiceField(choices=list(DEVICE_LABELS.items()), initial="auto", label="Device")
+    group_key = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Report errors per group of items by metadata key",
+        help_text="E.g. gender; the tables also give every class per group.",
+    )
+    group_key_2 = forms.CharField(
+        required=False,
+        max_length=100,
+        label="… and by a second key (adds their intersection)",
+        help_text="E.g. skin_tone: the table then has gender × skin_tone.",
+    )
+    annotator_questions = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Compare the model with annotator groups by survey question",
+    )
+    min_group_size = forms.IntegerField(
+        min_value=1, max_value=100_000, initial=30, label="Flag groups smaller than"
+    )
+    max_epochs = forms.IntegerField(min_value=1, max_value=1000, label="At most this many epochs")
+    patience = forms.IntegerField(
+        min_value=1, max_value=100, label="Stop after this many epochs without improvement"
+    )
+    batch_size = forms.IntegerField(min_value=1, max_value=8192, label="Batch size")
+    learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0, label="Learning rate (AdamW)")
+    weight_decay = forms.FloatField(min_value=0, max_value=1, label="Weight decay")
+    dropout = forms.FloatField(min_value=0, max_value=0.9, label="Dropout")
+    head = forms.ChoiceField(choices=list(HEAD_LABELS.items()), label="Head")
+    hidden = forms.IntegerField(min_value=8, max_value=4096, label="Hidden units (MLP)")
+    image_size = forms.IntegerField(min_value=16, max_value=256, label="Image side (pixels)")
+    augment = forms.BooleanField(
+        required=False, label="Augment (flips, crops, colour jitter, blur)"
+    )
+
+    TEXT_ONLY = ("head", "hidden")
+    IMAGE_ONLY = ("image_size", "augment")
+    HYPER = (
+        "max_epochs",
+        "patience",
+        "batch_size",
+        "learning_rate",
+        "weight_decay",
+        "dropout",
+        "head",
+        "hidden",
+        "image_size",
+        "augment",
+    )
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        modality: str,
+        targets: list[tuple[str, str]],
+        encoders: list[tuple[str, str]],
+        questions: list[tuple[str, str]],
+        defaults: dict[str, Any],
+    ) -> None:
+        super().__init__(data, initial={**defaults, "target": targets[0][0] if targets else ""})
+        self.modality = modality
+        for name, options in (
+            ("target", targets),
+            ("encoder", encoders),
+            ("annotator_questions", questions),
+        ):
+            field = self.fields[name]
+            if not isinstance(field, forms.ChoiceField):
+                raise TypeError(f"{name} is not a choice field")
+            field.choices = options
+        if modality == "image":
+            self.fields["encoder"].label = "Model"
+            self.fields["encoder"].required = False
+        drop = self.IMAGE_ONLY if modality == "text" else self.TEXT_ONLY
+        for name in drop:
+            del self.fields[name]
+        if not questions:
+            del self.fields["annotator_questions"]
+
+    def request_json(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        group_by = [key for key in (data.get("group_key"), data.get("group_key_2")) if key]
+        return {
+            "target": data["target"],
+            "encoder": data.get("encoder") or "",
+            "seed": data["seed"],
+            "device": data["device"],
+            "group_by": group_by,
+            "annotator_questions": list(data.get("annotator_questions") or []),
+            "min_group_size": data["min_group_size"],
+            "params": {name: data[name] for name in self.HYPER if name in self.fields},
+        }

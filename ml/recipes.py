@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 from core.errors import ValidationFailed
+from ml.fields import FieldErrors, boolean, choices, number, unknown_keys, whole_number
 from provenance.licenses import INTENDED_USES
 
 TARGETS = ("majority", "dawid_skene", "soft")
@@ -98,56 +99,7 @@ class Recipe:
         return recipe_from_json(data)
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.fields: dict[str, list[str]] = {}
-
-    def add(self, name: str, message: str) -> None:
-        self.fields.setdefault(name, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            first_field, messages = next(iter(self.fields.items()))
-            raise ValidationFailed(
-                f"{first_field}: {messages[0]}",
-                code="invalid_recipe",
-                extra={"fields": self.fields},
-            )
-
-
-def _integer(value: object, name: str, errors: _Errors, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors.add(name, f"Must be a whole number from {low} to {high}.")
-        return low
-    return value
-
-
-def _number(value: object, name: str, errors: _Errors, *, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        errors.add(name, f"Must be a number from {low} to {high}.")
-        return low
-    return float(value)
-
-
-def _choices(
-    value: object, name: str, errors: _Errors, *, allowed: tuple[str, ...]
-) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        errors.add(name, f"Must be a list of: {', '.join(allowed)}.")
-        return ()
-    unknown = [v for v in value if v not in allowed]
-    if unknown:
-        errors.add(name, f"Unknown {', '.join(map(repr, unknown))}; expected {', '.join(allowed)}.")
-    # Canonical order, no repeats: two spellings of one choice are one recipe.
-    return tuple(v for v in allowed if v in value)
-
-
-def _group_key(value: object, errors: _Errors) -> str | None:
+def _group_key(value: object, errors: FieldErrors) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -159,14 +111,14 @@ def _group_key(value: object, errors: _Errors) -> str | None:
     return None
 
 
-def _split(raw: object, errors: _Errors) -> SplitRecipe:
+def _split(raw: object, errors: FieldErrors) -> SplitRecipe:
     default = SplitRecipe()
     if raw is None:
         return default
     if not isinstance(raw, Mapping):
         errors.add("split", "Must be an object.")
         return default
-    _unknown_keys(raw, ("ratios", "seed", "strategy", "group_key"), "split", errors)
+    unknown_keys(raw, ("ratios", "seed", "strategy", "group_key"), "split", errors)
     ratios_raw = raw.get("ratios", list(default.ratios))
     ratios = default.ratios
     if (
@@ -182,7 +134,7 @@ def _split(raw: object, errors: _Errors) -> SplitRecipe:
         errors.add("split.ratios", "Must add up to 1, with a train share above 0.")
     else:
         ratios = (float(ratios_raw[0]), float(ratios_raw[1]), float(ratios_raw[2]))
-    seed = _integer(raw.get("seed", 0), "split.seed", errors, low=0, high=2**32 - 1)
+    seed = whole_number(raw.get("seed", 0), "split.seed", errors, low=0, high=2**32 - 1)
     strategy = raw.get("strategy", "random")
     if strategy not in STRATEGIES:
         errors.add("split.strategy", f"Must be one of {', '.join(STRATEGIES)}.")
@@ -197,22 +149,22 @@ def _split(raw: object, errors: _Errors) -> SplitRecipe:
     )
 
 
-def _near_duplicates(raw: object, errors: _Errors) -> NearDuplicateRecipe:
+def _near_duplicates(raw: object, errors: FieldErrors) -> NearDuplicateRecipe:
     if raw is None:
         return NearDuplicateRecipe()
     if not isinstance(raw, Mapping):
         errors.add("near_duplicates", "Must be an object.")
         return NearDuplicateRecipe()
-    _unknown_keys(raw, ("text_threshold", "image_max_distance"), "near_duplicates", errors)
+    unknown_keys(raw, ("text_threshold", "image_max_distance"), "near_duplicates", errors)
     return NearDuplicateRecipe(
-        text_threshold=_number(
+        text_threshold=number(
             raw.get("text_threshold", 0.8),
             "near_duplicates.text_threshold",
             errors,
             low=0.5,
             high=1.0,
         ),
-        image_max_distance=_integer(
+        image_max_distance=whole_number(
             raw.get("image_max_distance", 6),
             "near_duplicates.image_max_distance",
             errors,
@@ -222,25 +174,16 @@ def _near_duplicates(raw: object, errors: _Errors) -> NearDuplicateRecipe:
     )
 
 
-def _unknown_keys(
-    raw: Mapping[str, object], known: tuple[str, ...], prefix: str, errors: _Errors
-) -> None:
-    for key in raw:
-        if key not in known:
-            name = f"{prefix}.{key}" if prefix else str(key)
-            errors.add(name, "Unknown field.")
-
-
 def recipe_from_json(raw: object) -> Recipe:
     """Validate a recipe (a JSON object, every field optional). Raises
     ``ValidationFailed(code="invalid_recipe")`` with ``extra["fields"]`` naming every
     problem."""
-    errors = _Errors()
+    errors = FieldErrors("invalid_recipe")
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ValidationFailed("A recipe must be a JSON object.", code="invalid_recipe")
-    _unknown_keys(
+    unknown_keys(
         raw,
         (
             "min_labels",
@@ -255,8 +198,8 @@ def recipe_from_json(raw: object) -> Recipe:
         "",
         errors,
     )
-    min_labels = _integer(raw.get("min_labels", 1), "min_labels", errors, low=1, high=1000)
-    targets = _choices(raw.get("targets", list(TARGETS)), "targets", errors, allowed=TARGETS)
+    min_labels = whole_number(raw.get("min_labels", 1), "min_labels", errors, low=1, high=1000)
+    targets = choices(raw.get("targets", list(TARGETS)), "targets", errors, allowed=TARGETS)
     license_use = raw.get("license_use", "research")
     if license_use not in INTENDED_USES:
         errors.add("license_use", f"Must be one of {', '.join(INTENDED_USES)}.")
@@ -265,11 +208,8 @@ def recipe_from_json(raw: object) -> Recipe:
     if consent not in CONSENT_POLICIES:
         errors.add("consent", f"Must be one of {', '.join(CONSENT_POLICIES)}.")
         consent = "standard"
-    formats = _choices(raw.get("formats", ["parquet"]), "formats", errors, allowed=FORMATS)
-    stable = raw.get("stable_pseudonyms", False)
-    if not isinstance(stable, bool):
-        errors.add("stable_pseudonyms", "Must be true or false.")
-        stable = False
+    formats = choices(raw.get("formats", ["parquet"]), "formats", errors, allowed=FORMATS)
+    stable = boolean(raw.get("stable_pseudonyms", False), "stable_pseudonyms", errors)
     split = _split(raw.get("split"), errors)
     near = _near_duplicates(raw.get("near_duplicates"), errors)
     errors.raise_if_any()

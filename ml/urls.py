@@ -1,4 +1,4 @@
-"""Dataset version pages (names are global, as in annotation.urls)."""
+"""Dataset version and training run pages (names are global, as in annotation.urls)."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -18,4 +18,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="dataset-rebuild",
     ),
     path("research/datasets/<int:version_id>/retry/", views.dataset_retry, name="dataset-retry"),
+    path(
+        "research/projects/<int:project_id>/training/",
+        views.training_list,
+        name="training-list",
+    ),
+    path("research/datasets/<int:version_id>/train/", views.training_new, name="training-new"),
+    path("research/training/<int:run_id>/", views.training_detail, name="training-detail"),
+    path("research/training/<int:run_id>/cancel/", views.training_cancel, name="training-cancel"),
 ]

@@ -23,10 +23,15 @@ from annotation.models import (
 from annotation.services import annotation_submit, assignment_next, takedown_file
 from core.models import Role, User
 from core.services import user_role_set
-from ml.models import DatasetVersion
+from ml.models import DatasetVersion, TrainingRun
 from tests.annotation.factories import make_enrolled_annotator, make_open_project, make_project
 from tests.core.factories import make_user
-from tests.ml.factories import make_built_version, make_failed_version
+from tests.ml.factories import (
+    make_built_version,
+    make_failed_version,
+    make_pending_run,
+    make_trained_run,
+)
 
 ROLES = (
     "anonymous",
@@ -54,7 +59,8 @@ class World:
     """One open project with an enrolled annotator who has labeled one item and holds
     another assignment; an item nobody holds; an open takedown request on the held item; a
     draft project of the same owner with one import batch; a second researcher's project;
-    a built dataset version of the open project and a failed one."""
+    a built dataset version of the open project and a failed one; a trained run on that
+    version and a queued one."""
 
     users: dict[str, User]
     project: Project
@@ -69,6 +75,8 @@ class World:
     question: str
     dataset: DatasetVersion
     failed_dataset: DatasetVersion
+    run: TrainingRun
+    pending_run: TrainingRun
 
 
 def world_build() -> World:
@@ -94,6 +102,7 @@ def world_build() -> World:
     )
     upload = SimpleUploadedFile("t.csv", b"external_id,text,license\nq1,hi,CC0-1.0\n")
     batch = import_batch_create(project=draft, actor=owner, upload=upload)
+    dataset = make_built_version(project, owner)
     users = {
         "annotator_not_enrolled": make_user(Role.ANNOTATOR),
         "annotator_enrolled": enrolled,
@@ -114,8 +123,10 @@ def world_build() -> World:
         takedown=takedown,
         batch=batch,
         question=str(SURVEY_QUESTION["key"]),
-        dataset=make_built_version(project, owner),
+        dataset=dataset,
         failed_dataset=make_failed_version(project, owner),
+        run=make_trained_run(dataset, owner),
+        pending_run=make_pending_run(dataset, owner),
     )
 
 

@@ -242,6 +242,42 @@ ENDPOINTS = {
         Endpoint(
             "dataset_retry", "post", lambda w: f"/api/v1/datasets/{w.failed_dataset.pk}/retry/"
         ),
+        # Training runs
+        Endpoint(
+            "training_runs_list",
+            "get",
+            lambda w: f"/api/v1/projects/{w.project.pk}/training-runs/",
+        ),
+        Endpoint(
+            "dataset_training_runs",
+            "get",
+            lambda w: f"/api/v1/datasets/{w.dataset.pk}/training-runs/",
+        ),
+        Endpoint(
+            "training_runs_create",
+            "post",
+            lambda w: f"/api/v1/datasets/{w.dataset.pk}/training-runs/",
+            lambda w: {"params": {"max_epochs": 1}},
+        ),
+        Endpoint("training_run_get", "get", lambda w: f"/api/v1/training-runs/{w.run.pk}/"),
+        Endpoint(
+            "training_run_cancel",
+            "post",
+            lambda w: f"/api/v1/training-runs/{w.pending_run.pk}/cancel/",
+        ),
+        Endpoint(
+            "training_run_download", "get", lambda w: f"/api/v1/training-runs/{w.run.pk}/download/"
+        ),
+        Endpoint(
+            "training_run_metrics",
+            "get",
+            lambda w: f"/api/v1/training-runs/{w.run.pk}/files/metrics.json",
+        ),
+        Endpoint(
+            "training_run_weights",
+            "get",
+            lambda w: f"/api/v1/training-runs/{w.run.pk}/files/weights.pt",
+        ),
     ]
 }
 # Anyone may file a takedown request, signed in or not, auditors included: it asks the
@@ -274,6 +310,11 @@ OWNER_ONLY = (
     "dataset_retry",
     # Auditors read a version's manifest and counts, not its data.
     "dataset_download",
+    "training_runs_create",
+    "training_run_cancel",
+    # ... and a run's metrics and plots, not its weights or predictions.
+    "training_run_download",
+    "training_run_weights",
 )
 # Behind IsResearcherOrStaff: annotators are refused by role before any lookup.
 RESEARCHER_WRITES = ("takedown_decide", "item_subject_consent", "item_control")
@@ -293,6 +334,10 @@ GOVERNANCE_READS = (
     "dataset_get",
     "dataset_manifest",
     "dataset_compare",
+    "training_runs_list",
+    "dataset_training_runs",
+    "training_run_get",
+    "training_run_metrics",
 )
 AUTHOR_ONLY = ("annotation_get", "annotation_patch")
 AUDIT = ("audit_events", "audit_verify")
@@ -345,6 +390,8 @@ for _name, _endpoint in ENDPOINTS.items():
     if _endpoint.writes and _name not in PUBLIC:
         DENIED[("auditor", _name)] = 403  # auditors never write, whatever the endpoint
 DENIED[("auditor", "dataset_download")] = 403
+DENIED[("auditor", "training_run_download")] = 403
+DENIED[("auditor", "training_run_weights")] = 403
 
 
 # A demoted owner is an annotator who never enrolled: the ownership record grants nothing.
@@ -392,7 +439,15 @@ ALLOWED_READS = [
     if not endpoint.writes
     and (role, name) not in DENIED
     # Streamed files: their bodies are checked in their own tests.
-    and name not in ("item_image", "dataset_download", "dataset_manifest")
+    and name
+    not in (
+        "item_image",
+        "dataset_download",
+        "dataset_manifest",
+        "training_run_download",
+        "training_run_metrics",
+        "training_run_weights",
+    )
 ]
 
 

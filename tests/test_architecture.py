@@ -15,7 +15,10 @@ module, so any app may use them as plain libraries. Imports inside functions and
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,3 +235,31 @@ def test_app_templates_include_only_templates_of_their_app_or_lower(app: str) ->
     ]
 
     assert not violations, violations
+
+
+def test_web_start_up_loads_no_deep_learning_library() -> None:
+    """torch takes a second to import and sentence-transformers ten: every URL, view, API
+    view and task module loads without them (the engine imports them inside functions)."""
+    script = (
+        "import sys, django; django.setup()\n"
+        "import config.urls, ml.views, ml.api.training, ml.tasks, ml.training.params\n"
+        "from ml.training.params import hyper_defaults; hyper_defaults('text')\n"
+        "loaded = [m for m in ('torch', 'sentence_transformers', 'transformers') "
+        "if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "CELERY_BROKER_URL")
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+    assert result.stdout.strip() == "", f"web start-up imported {result.stdout.strip()}"

@@ -144,6 +144,25 @@ def _subject_consent_body(world: World) -> dict[str, Any]:
     return {"status": "not_applicable", "purposes": "", "lawful_basis": "", "expires_at": ""}
 
 
+def _train_body(world: World) -> dict[str, Any]:
+    """The training form's defaults (a text project), one epoch."""
+    return {
+        "target": "majority",
+        "encoder": "minilm",
+        "seed": "0",
+        "device": "cpu",
+        "min_group_size": "30",
+        "max_epochs": "1",
+        "patience": "5",
+        "batch_size": "64",
+        "learning_rate": "0.001",
+        "weight_decay": "0.01",
+        "dropout": "0.1",
+        "head": "linear",
+        "hidden": "256",
+    }
+
+
 def _build_body(world: World) -> dict[str, Any]:
     """The builder's defaults: build (the dry run is in tests/ml/test_pages.py)."""
     return {
@@ -239,6 +258,11 @@ PAGES = {
         Page("dataset-detail", "auditor", lambda w: (w.dataset.pk,)),
         Page("dataset-rebuild", "owner", lambda w: (w.dataset.pk,), POST_ONLY, lambda w: {}),
         Page("dataset-retry", "owner", lambda w: (w.failed_dataset.pk,), POST_ONLY, lambda w: {}),
+        # Training runs: owners train, auditors read
+        Page("training-list", "auditor", _project),
+        Page("training-new", "owner", lambda w: (w.dataset.pk,), GET_POST, _train_body),
+        Page("training-detail", "auditor", lambda w: (w.run.pk,)),
+        Page("training-cancel", "owner", lambda w: (w.pending_run.pk,), POST_ONLY, lambda w: {}),
         # Auditors
         Page("audit-log", "auditor"),
         Page("auditor-projects", "auditor"),
@@ -260,6 +284,8 @@ RESEARCHER_PAGES = (
     "dataset-new",
     "dataset-rebuild",
     "dataset-retry",
+    "training-new",
+    "training-cancel",
 )
 # Researcher pages about one project: another researcher's answer is 404.
 PROJECT_PAGES = RESEARCHER_PAGES[2:]
@@ -274,6 +300,8 @@ GOVERNANCE_READS = (
     "report-consent",
     "dataset-list",
     "dataset-detail",
+    "training-list",
+    "training-detail",
 )
 AUDITOR_PAGES = ("audit-log", "auditor-projects")
 

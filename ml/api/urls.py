@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ml.api import datasets
+from ml.api import datasets, training
 
 urlpatterns = [
     path(
@@ -38,5 +38,31 @@ urlpatterns = [
         "datasets/<int:version_id>/retry/",
         datasets.DatasetRetryApi.as_view(),
         name="api-dataset-retry",
+    ),
+    path(
+        "projects/<int:project_id>/training-runs/",
+        training.ProjectTrainingRunsApi.as_view(),
+        name="api-project-training-runs",
+    ),
+    path(
+        "datasets/<int:version_id>/training-runs/",
+        training.DatasetTrainingRunsApi.as_view(),
+        name="api-dataset-training-runs",
+    ),
+    path("training-runs/<int:run_id>/", training.TrainingRunApi.as_view(), name="api-training-run"),
+    path(
+        "training-runs/<int:run_id>/cancel/",
+        training.TrainingRunCancelApi.as_view(),
+        name="api-training-run-cancel",
+    ),
+    path(
+        "training-runs/<int:run_id>/download/",
+        training.TrainingRunDownloadApi.as_view(),
+        name="api-training-run-download",
+    ),
+    path(
+        "training-runs/<int:run_id>/files/<path:path>",
+        training.TrainingRunFileApi.as_view(),
+        name="api-training-run-file",
     ),
 ]

@@ -1,4 +1,5 @@
-"""A version's bundle as one zip, streamed: never assembled in memory or on disk.
+"""A version's bundle (or a training run's artefacts) as one zip, streamed: never
+assembled in memory or on disk.
 
 Members are stored (not compressed again: Parquet is compressed, images are), with a
 fixed timestamp, in the manifest's order with ``manifest.json`` first, under a top folder
@@ -58,14 +59,22 @@ def bundle_member_names(version: DatasetVersion) -> list[str]:
 
 
 def bundle_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
-    folder = f"{version.project_id}-{version.label}"
+    return zip_stream(
+        version.storage_prefix,
+        f"{version.project_id}-{version.label}",
+        bundle_member_names(version),
+    )
+
+
+def zip_stream(prefix: str, folder: str, names: list[str]) -> Iterator[bytes]:
+    """The files ``prefix/<name>`` as one zip under ``folder/``, in the order given."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name in bundle_member_names(version):
+        for name in names:
             member = zipfile.ZipInfo(f"{folder}/{safe_member(name)}", date_time=FIXED_TIME)
             member.external_attr = 0o644 << 16
             with (
-                default_storage.open(f"{version.storage_prefix}/{name}", "rb") as source,
+                default_storage.open(f"{prefix}/{name}", "rb") as source,
                 archive.open(member, "w", force_zip64=True) as target,
             ):
                 while chunk := source.read(CHUNK):

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from django.core.files.base import File
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
@@ -23,20 +21,19 @@ from core.db import advisory_xact_lock
 from core.jobs import JobRun
 from ml.build.aggregate import targets_compute
 from ml.build.bundle import BUNDLE_FORMAT, bundle_write, pseudonym_key_for
-from ml.build.locks import NUMBER_LOCK
 from ml.build.collect import Collected, collect, data_size, group_values
 from ml.build.contamination import ContaminationResult, contamination_check
+from ml.build.locks import NUMBER_LOCK
 from ml.engine.splits import SplitSpec, assign_splits
 from ml.membership import Membership, compare
 from ml.models import DatasetVersion
 from ml.recipes import SPLITS, Recipe, recipe_from_json
+from ml.storage import orphans_sweep, prefix_delete, prefix_upload
 from provenance.services import audit_record
 
 logger = logging.getLogger(__name__)
 
 STORAGE_ROOT = "datasets"
-# Files of an abandoned build attempt are deleted once this old.
-ORPHAN_AGE_S = 3600
 # The progress bar is written at most this often.
 PROGRESS_INTERVAL_S = 1.0
 
@@ -143,37 +140,6 @@ def _manifest(
         "contamination": contamination.summary(),
         "files": files,
     }
-
-
-def _upload(root: Path, prefix: str) -> None:
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        name = f"{prefix}/{path.relative_to(root).as_posix()}"
-        with path.open("rb") as handle:
-            stored = default_storage.save(name, File(handle))
-        if stored != name:
-            raise RuntimeError(f"storage renamed {name} to {stored}")
-
-
-def bundle_delete(prefix: str) -> None:
-    """Delete every file under ``prefix`` (a revoked version's or an abandoned build's)."""
-    if not prefix:
-        return
-    for name in _walk(prefix):
-        try:
-            default_storage.delete(name)
-        except OSError:
-            logger.warning("could not delete %s", name, exc_info=True)
-
-
-def _walk(prefix: str) -> list[str]:
-    try:
-        directories, files = default_storage.listdir(prefix)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    names = [f"{prefix}/{name}" for name in files]
-    for directory in directories:
-        names.extend(_walk(f"{prefix}/{directory}"))
-    return names
 
 
 def _number(project: Project, membership: Membership) -> tuple[int, int]:
@@ -328,8 +294,8 @@ def _build_once(run: JobRun[DatasetVersion]) -> None:
             encoding="utf-8",
         )
         run.check()
-        bundle_delete(prefix)  # a retry of this very attempt starts clean
-        _upload(root, prefix)
+        prefix_delete(prefix)  # a retry of this very attempt starts clean
+        prefix_upload(root, prefix)
         clock.lap("upload")
     membership = Membership.from_mapping({int(k): str(v) for k, v in splits.items()})
     try:
@@ -365,41 +331,19 @@ def _build_once(run: JobRun[DatasetVersion]) -> None:
             )
     except BaseException:
         # Not published: its files belong to no version.
-        bundle_delete(prefix)
+        prefix_delete(prefix)
         raise
 
 
 def dataset_files_sweep() -> int:
     """Delete build attempts' files no built version refers to, once an hour old (a
     worker died between upload and publication). Run by every job sweep."""
-    published = set(
+    keep = set(
         DatasetVersion.objects.exclude(storage_prefix="").values_list("storage_prefix", flat=True)
-    )
-    running = {
+    ) | {
         f"{STORAGE_ROOT}/{project}/{pk}-{owner[:12]}"
         for project, pk, owner in DatasetVersion.objects.filter(
             status=DatasetVersion.Status.RUNNING
         ).values_list("project_id", "pk", "lease_owner")
     }
-    cutoff = timezone.now() - timedelta(seconds=ORPHAN_AGE_S)
-    deleted = 0
-    try:
-        projects, _files = default_storage.listdir(STORAGE_ROOT)
-    except (FileNotFoundError, NotImplementedError):
-        return 0
-    for project in projects:
-        attempts, _ = default_storage.listdir(f"{STORAGE_ROOT}/{project}")
-        for attempt in attempts:
-            prefix = f"{STORAGE_ROOT}/{project}/{attempt}"
-            if prefix in published or prefix in running:
-                continue
-            names = _walk(prefix)
-            try:
-                newest = max((default_storage.get_modified_time(n) for n in names), default=None)
-            except (OSError, NotImplementedError):
-                continue
-            if newest is not None and newest > cutoff:
-                continue
-            bundle_delete(prefix)
-            deleted += 1
-    return deleted
+    return orphans_sweep(STORAGE_ROOT, keep=keep)

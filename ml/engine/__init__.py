@@ -1,8 +1,9 @@
 """The pure engine of dataset versions: splits, the contamination guard, bundle files.
 
-numpy, pandas, pyarrow and datasketch only; no Django, Celery or DRF (an import-linter
-contract and ``tests/test_architecture.py`` hold it), so it is tested and benchmarked
-alone. ``ml.build`` feeds it a version's items and stores what it returns.
+The names exported here need numpy, pandas, pyarrow and datasketch only; nothing under
+``ml.engine`` imports Django, Celery or DRF (an import-linter contract and
+``tests/test_architecture.py`` hold it), so it is tested and benchmarked alone.
+``ml.build`` feeds it a version's items and stores what it returns.
 
 - ``splits``: ``assign_splits`` puts items into train / validation / test in units that
   never straddle splits (groups of the grouped strategy, duplicate clusters always),
@@ -14,6 +15,12 @@ alone. ``ml.build`` feeds it a version's items and stores what it returns.
 - ``files``: Parquet, JSON Lines and CSV written byte-identically for identical rows (no
   writer version, no time), CSV cells defused against formula injection, and the sha256
   manifest entries.
+
+Imported from their own modules, not exported here: ``encoders`` (sentence encoders,
+loaded from local files only, sentence-transformers imported on first load, and the
+embedding cache), ``training`` (torch: baseline classifiers trained on a bundle,
+``training.pipeline.run_baseline``) and ``evaluation`` (metrics, per-group tables, plots);
+their docstrings state their invariants.
 
 Invariants throughout: results depend on the set of input rows and the parameters only
 (never on row order, process hash seeds or the clock); a cluster or unit is named by its

@@ -18,6 +18,7 @@ from core.jobs.runner import job_run_here
 from core.models import User
 from ml.models import DatasetVersion
 from ml.recipes import Recipe, recipe_from_json
+from ml.storage import prefix_delete
 from provenance.services import audit_record
 
 
@@ -132,8 +133,6 @@ def dataset_version_revoke(
     """Revoke a built version: record why (and the audit event), delete its bundle files
     from storage, keep its row, manifest and counts. Returns False if it was revoked
     already. ``actor`` is None when Chorus revokes by itself (a withdrawal, a takedown)."""
-    from ml.build.run import bundle_delete
-
     with transaction.atomic():
         locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.revoked_at is not None:
@@ -148,5 +147,5 @@ def dataset_version_revoke(
             revoked_at=Now(), revoked_reason=reason, revoked_event=event.pk
         )
         prefix = locked.storage_prefix
-        transaction.on_commit(lambda: bundle_delete(prefix))
+        transaction.on_commit(lambda: prefix_delete(prefix))
     return True

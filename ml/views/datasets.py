@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation.schemas import LabelSchema
 from annotation.selectors import project_managed_by
 from core.errors import ApplicationError
 from core.models import Role
@@ -154,6 +155,8 @@ def dataset_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "others": others,
         "refresh": version.status in ("pending", "running"),
         "recipe_json": json.dumps(version.recipe, indent=2, sort_keys=True),
+        "runs": list(selectors.training_runs_of_version(version_id=version.pk)[:50]),
+        "trainable": LabelSchema.from_json(version.project.label_schema).is_single_choice,
     }
     return render(request, "ml/dataset_detail.html", context)
 

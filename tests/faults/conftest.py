@@ -84,6 +84,8 @@ def fault_env(django_db_setup: None, media_dir: Path) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": urlunsplit(url._replace(path=f"/{name}")),
         "MEDIA_ROOT": str(media_dir),
+        # Beside the media folder, not in it: the media tests fill and remount it.
+        "CHORUS_EMBEDDING_CACHE_DIR": f"{media_dir}-embeddings",
         "CONN_MAX_AGE": "60",
         **JOB_TIMINGS,
     }

@@ -521,3 +521,88 @@ def test_worker_killed_mid_build_build_completes_once_same_files(web, beat, star
         finished_after_kill_s=round(took, 2),
         attempts=version.attempts,
     )
+
+
+def _queue_training(web: str, version_id: int, token: str, request: dict[str, Any]) -> int:
+    response = requests.post(
+        f"{web}/api/v1/datasets/{version_id}/training-runs/",
+        headers={"Authorization": f"Token {token}"},
+        json=request,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+def _run(pk: int) -> Any:
+    from ml.models import TrainingRun
+
+    return TrainingRun.objects.get(pk=pk)
+
+
+def test_training_worker_killed_mid_training_run_restarts_cleanly_same_model(
+    web, beat, start_worker
+):
+    """SIGKILL the worker while it trains: the redelivered task trains again from the start
+    and publishes once, the same weights (same seed, same device) as an uninterrupted run,
+    and no half-written model is left in storage."""
+    from django.core.files.storage import default_storage
+
+    from provenance.models import AuditEvent
+
+    project = _large_labelled_project(600)
+    token = _token(project.owner)
+    worker = start_worker("trainer")
+    version_id = _queue_build(web, project, token, {"split": {"seed": 2}})
+    stack.wait_until(
+        lambda: _version(version_id).status in ("done", "failed"),
+        timeout_s=JOB_BOUND_S,
+        what="build",
+    )
+    assert _version(version_id).status == "done", _version(version_id).error
+    # Long enough to be killed in the middle: no early stop, small batches.
+    request = {
+        "seed": 4,
+        "device": "cpu",
+        "params": {"max_epochs": 60, "patience": 60, "batch_size": 4},
+    }
+    reference = _queue_training(web, version_id, token, request)
+    stack.wait_until(
+        lambda: _run(reference).status in ("done", "failed"),
+        timeout_s=4 * JOB_BOUND_S,
+        what="uninterrupted training",
+    )
+    assert _run(reference).status == "done", _run(reference).error
+
+    pk = _queue_training(web, version_id, token, request)
+    stack.wait_until(
+        lambda: _run(pk).phase == "train" and _run(pk).epoch >= 3,
+        timeout_s=4 * JOB_BOUND_S,
+        what="training running",
+    )
+    worker.kill_all()
+    start_worker("rescuer")
+    took = stack.wait_until(
+        lambda: _run(pk).status in ("done", "failed"), timeout_s=4 * JOB_BOUND_S, what="training"
+    )
+
+    run = _run(pk)
+    assert run.status == "done", run.error
+    assert run.attempts == 2
+    assert run.weights_sha256 == _run(reference).weights_sha256
+    assert run.metrics["test"] == _run(reference).metrics["test"]
+    finishes = AuditEvent.objects.filter(
+        action="training.finish", object_type="ml.trainingrun", object_id=str(pk)
+    )
+    assert finishes.count() == 1, "published more than once"
+    attempts, _files = default_storage.listdir(f"models/{project.pk}")
+    assert sorted(attempts) == sorted(
+        p.rsplit("/", 1)[-1] for p in (run.storage_prefix, _run(reference).storage_prefix)
+    ), "a killed attempt left files behind"
+    _figures(
+        "training_worker_sigkill",
+        items=600,
+        uninterrupted_training_s=round(_run(reference).wall_seconds or 0.0, 2),
+        finished_after_kill_s=round(took, 2),
+        attempts=run.attempts,
+    )

@@ -137,6 +137,15 @@ class Command(BaseCommand):
                     f"{left_out['control']['items']} control items "
                     "(see the project's Datasets page)"
                 )
+            baseline = project.baseline
+            if baseline.get("skipped"):
+                write(f"  baseline: not trained, {baseline['skipped']}")
+            elif baseline:
+                write(
+                    f"  baseline run {baseline['id']} ({baseline['target']} labels): test "
+                    f"accuracy {baseline['accuracy']:.2f}, macro-F1 {baseline['macro_f1']:.2f}, "
+                    f"trained in {baseline['seconds']:.1f} s (see the project's Training runs page)"
+                )
         write(
             f"\nIngest stripped metadata from {report.images_with_metadata} images "
             f"({', '.join(f'{k}: {v}' for k, v in report.metadata_removed.items()) or 'none'}); "
